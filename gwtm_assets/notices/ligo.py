@@ -1,0 +1,181 @@
+"""igwn.gwalert notices: parsing, partition keys, product names and GWTM alert records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..science.skymap import SkymapStatistics
+from .validation import NoticeValidationError, igwn_alert_validator, validate
+
+#: Stream spellings of ``alert_type`` -> the names GWTM uses.
+ALERT_TYPES = {
+    "EARLYWARNING": "EarlyWarning",
+    "EARLY_WARNING": "EarlyWarning",
+    "PRELIMINARY": "Preliminary",
+    "INITIAL": "Initial",
+    "UPDATE": "Update",
+    "RETRACTION": "Retraction",
+}
+#: GCN notice type numbers.
+PACKET_TYPES = {"Preliminary": 150, "Initial": 151, "Update": 152, "EarlyWarning": 163, "Retraction": 164}
+EXTERNAL_COINC_SUFFIX = "-ExtCoinc"
+DIGEST_LENGTH = 8
+
+
+def notice_digest(raw: bytes) -> str:
+    """First hex digits of the SHA-256 of a notice's bytes."""
+    return hashlib.sha256(raw).hexdigest()[:DIGEST_LENGTH]
+
+
+def storage_dir(graceid: str) -> str:
+    """``test`` for mock events (``MS...``), ``fit`` for real ones."""
+    return "test" if graceid.startswith("M") else "fit"
+
+
+def product_name(graceid: str, alert_type: str, existing: int) -> str:
+    """``<graceid>-<AlertType>`` for the first record of a type, then ``...1``, ``...2``."""
+    return f"{graceid}-{alert_type}{existing or ''}"
+
+
+@dataclass(frozen=True)
+class LigoNotice:
+    """A validated igwn.gwalert notice and the raw bytes it arrived as."""
+
+    raw: bytes
+    content: dict[str, Any]
+
+    @property
+    def graceid(self) -> str:
+        return self.content["superevent_id"]
+
+    @property
+    def alert_type(self) -> str:
+        """Normalised type: EarlyWarning, Preliminary, Initial, Update or Retraction."""
+        return ALERT_TYPES[self.content["alert_type"]]
+
+    @property
+    def role(self) -> str:
+        return "test" if self.graceid.startswith("MS") else "observation"
+
+    @property
+    def storage_dir(self) -> str:
+        return storage_dir(self.graceid)
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.graceid}-{self.alert_type}-{notice_digest(self.raw)}"
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return self.content.get("event") or {}
+
+    @property
+    def external_coinc(self) -> dict[str, Any]:
+        return self.content.get("external_coinc") or {}
+
+    @property
+    def skymaps(self) -> dict[str, str]:
+        """Base64 sky maps by record label: ``""`` for the GW map, ``-ExtCoinc`` for the combined map."""
+        maps = {}
+        if self.event.get("skymap"):
+            maps[""] = self.event["skymap"]
+        if self.external_coinc.get("combined_skymap"):
+            maps[EXTERNAL_COINC_SUFFIX] = self.external_coinc["combined_skymap"]
+        return maps
+
+    @property
+    def record_labels(self) -> list[str]:
+        """One record for the notice, and one more for an external coincidence."""
+        return [""] + ([EXTERNAL_COINC_SUFFIX] if self.external_coinc else [])
+
+
+def parse_ligo_notice(raw: bytes) -> LigoNotice:
+    """Parse and validate an igwn.gwalert notice.
+
+    Raises
+    ------
+    NoticeValidationError
+        When the bytes are not JSON or the JSON does not follow the schema.
+    """
+    try:
+        content = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NoticeValidationError(f"igwn.gwalert notice is not JSON: {exc}") from exc
+    if not isinstance(content, dict):
+        raise NoticeValidationError("igwn.gwalert notice is not a JSON object")
+    normalised = dict(content)
+    if normalised.get("alert_type") == "EARLY_WARNING":
+        normalised["alert_type"] = "EARLYWARNING"
+    validate(normalised, igwn_alert_validator(), f"igwn.gwalert notice {content.get('superevent_id', '?')}")
+    return LigoNotice(raw=raw, content=content)
+
+
+def _drop_none(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def alert_record(
+    notice: LigoNotice,
+    label: str,
+    statistics: SkymapStatistics | None,
+    observing_run: str,
+) -> dict[str, Any]:
+    """The GWTM ``post_alert`` record of one of a notice's records (see docs/gwtm-api.md).
+
+    ``label`` is ``""`` for the GW record or ``-ExtCoinc`` for the external
+    coincidence, whose sky statistics come from the combined map.
+    """
+    event = notice.event
+    properties = event.get("properties") or {}
+    classification = event.get("classification") or {}
+    record: dict[str, Any] = {
+        "graceid": notice.graceid,
+        "role": notice.role,
+        "alert_type": notice.alert_type + label,
+        "packet_type": PACKET_TYPES[notice.alert_type],
+        "observing_run": observing_run,
+        "timesent": notice.content.get("time_created"),
+        "datecreated": notice.content.get("time_created"),
+        "time_of_signal": event.get("time"),
+        "detectors": ",".join(event.get("instruments") or []) or None,
+        "far": event.get("far"),
+        "group": event.get("group"),
+        "pipeline": event.get("pipeline"),
+        "search": event.get("search"),
+        "centralfreq": event.get("central_frequency"),
+        "duration": event.get("duration"),
+        "prob_hasns": properties.get("HasNS"),
+        "prob_hasremenant": properties.get("HasRemnant"),
+        "prob_gap": properties.get("HasMassGap"),
+        "prob_bns": classification.get("BNS"),
+        "prob_nsbh": classification.get("NSBH"),
+        "prob_bbh": classification.get("BBH"),
+        "prob_terrestrial": classification.get("Terrestrial"),
+        "description": (notice.content.get("urls") or {}).get("gracedb"),
+    }
+    if statistics is not None:
+        record.update(
+            avgra=statistics.ra,
+            avgdec=statistics.dec,
+            area_50=statistics.area_50,
+            area_90=statistics.area_90,
+            distance=statistics.distance,
+            distance_error=statistics.distance_error,
+            time_of_signal=statistics.time_of_signal or record["time_of_signal"],
+            timesent=statistics.date_created or record["timesent"],
+        )
+    if label == EXTERNAL_COINC_SUFFIX:
+        ext = notice.external_coinc
+        record.update(
+            gcn_notice_id=ext.get("gcn_notice_id"),
+            ivorn=ext.get("ivorn"),
+            ext_coinc_observatory=ext.get("observatory"),
+            ext_coinc_search=ext.get("search"),
+            time_difference=ext.get("time_difference"),
+            time_coincidence_far=ext.get("time_coincidence_far"),
+            time_sky_position_coincidence_far=ext.get("time_sky_position_coincidence_far"),
+        )
+    return _drop_none(record)
