@@ -167,3 +167,25 @@ def contours_geojson(
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+def probability_inside_rings(sky: MultiOrderSkyMap, rings_lonlat: list[list[list[float]]], depth: int = 12) -> float:
+    """Probability of ``sky`` inside closed [ra, dec] rings, integrated independently with ``mocpy``.
+
+    Each ring is rasterised as a spherical polygon at ``depth``; the region is
+    the symmetric difference of the rings (holes subtract). A check of the
+    contours, not used to make them.
+    """
+    import astropy.units as u
+    from astropy.coordinates import Latitude, Longitude
+    from astropy.table import Table
+    from mocpy import MOC
+
+    region = None
+    for ring in rings_lonlat:
+        points = np.asarray(ring[:-1], dtype=float)
+        polygon = MOC.from_polygon(Longitude(points[:, 0] * u.deg), Latitude(points[:, 1] * u.deg), max_depth=depth)
+        region = polygon if region is None else region.symmetric_difference(polygon)
+    if region is None:
+        return 0.0
+    return float(region.probability_in_multiordermap(Table({"UNIQ": sky.uniq, "PROBDENSITY": sky.probdensity})))

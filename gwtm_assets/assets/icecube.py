@@ -1,0 +1,61 @@
+"""Assets of one IceCube LVK Nu Track Search notice (partitioned by ``icecube_notices``)."""
+
+
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, SourceAsset, asset
+
+from ..notices.icecube import IceCubeNotice, icecube_record as build_icecube_record, parse_icecube_notice
+from ..partitions import icecube_notice_partitions
+from ..resources.gwtm_api import GWTMApiResource
+from .ligo import TRANSIENT_RETRY
+
+GROUP = "icecube"
+
+incoming_icecube_notice = SourceAsset(
+    key=AssetKey("incoming_icecube_notice"),
+    partitions_def=icecube_notice_partitions,
+    io_manager_key="incoming_notice_io_manager",
+    group_name=GROUP,
+    description="Raw IceCube notice bytes as received, landed in storage before the run.",
+)
+
+
+@asset(partitions_def=icecube_notice_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
+def icecube_notice(context: AssetExecutionContext, incoming_icecube_notice: bytes) -> Output[IceCubeNotice]:
+    """The IceCube notice, validated against GCN's schema (both event layouts)."""
+    notice = parse_icecube_notice(incoming_icecube_notice)
+    if notice.partition_key != context.partition_key:
+        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
+    return Output(
+        notice,
+        metadata={
+            "graceid": notice.graceid,
+            "ref_id": notice.ref_id,
+            "events": len(notice.content.get("coincident_events") or []),
+        },
+    )
+
+
+@asset(
+    partitions_def=icecube_notice_partitions,
+    group_name=GROUP,
+    io_manager_key="intermediate_io_manager",
+    kinds={"api"},
+    retry_policy=TRANSIENT_RETRY,
+)
+def icecube_record(icecube_notice: IceCubeNotice, gwtm_api: GWTMApiResource) -> Output[dict[str, Any]]:
+    """The notice posted to the GWTM API as ``notice_data``/``events_data`` (idempotent on ``ref_id``)."""
+    body = build_icecube_record(icecube_notice)
+    answer = gwtm_api.post_icecube_notice(body)
+    already = (answer.get("icecube_notice") or {}).get("message") == "event already exists" if isinstance(answer.get("icecube_notice"), dict) else False
+    return Output(
+        body,
+        metadata={
+            "ref_id": body["notice_data"]["ref_id"],
+            "events": len(body["events_data"]),
+            "posted": gwtm_api.posts_enabled,
+            "already_held": already,
+            "answer": MetadataValue.json(answer),
+        },
+    )

@@ -1,0 +1,265 @@
+"""Assets of one LIGO/Virgo/KAGRA notice (partitioned by ``gw_alerts``).
+
+``raw_alert -> skymap -> api_record`` posts the record as early as possible;
+the slower products (``alert_files``, ``contours``, ``moc``) follow and are
+named after what ``api_record`` decided.
+"""
+
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Backoff,
+    MetadataValue,
+    Output,
+    RetryPolicy,
+    SourceAsset,
+    asset,
+)
+
+from ..io.io_managers import ProductFiles
+from ..notices.ligo import EXTERNAL_COINC_SUFFIX, LigoNotice, alert_record, parse_ligo_notice, product_name
+from ..partitions import gw_alert_partitions
+from ..resources.gwtm_api import GWTMApiResource
+from ..resources.settings import ListenerConfig
+from ..resources.storage import AlertLedger
+from ..science.contours import contours_geojson
+from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
+from ..science.skymap import (
+    MultiOrderSkyMap,
+    SkymapStatistics,
+    decode_notice_skymap,
+    flat_fits_bytes,
+    gzip_bytes,
+    read_multiorder_fits,
+    skymap_statistics,
+)
+
+GROUP = "ligo"
+TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL)
+
+incoming_gw_notice = SourceAsset(
+    key=AssetKey("incoming_gw_notice"),
+    partitions_def=gw_alert_partitions,
+    io_manager_key="incoming_notice_io_manager",
+    group_name=GROUP,
+    description="Raw igwn.gwalert bytes as received, landed in storage before the run.",
+)
+
+
+@dataclass(frozen=True)
+class DecodedSkymap:
+    """A notice's sky map: the decoded multi-order map, its FITS bytes and statistics."""
+
+    sky: MultiOrderSkyMap
+    fits: bytes
+    statistics: SkymapStatistics
+
+
+@dataclass(frozen=True)
+class PostedRecord:
+    """One alert record as posted: the product name it gives every file, the API id, the record."""
+
+    name: str
+    api_id: int | None
+    record: dict[str, Any]
+
+
+def _elapsed_ms(started: float) -> float:
+    return round(1000 * (time.perf_counter() - started), 1)
+
+
+@asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
+def raw_alert(context: AssetExecutionContext, incoming_gw_notice: bytes) -> Output[LigoNotice]:
+    """The igwn.gwalert notice, validated against the IGWN schema."""
+    notice = parse_ligo_notice(incoming_gw_notice)
+    if notice.partition_key != context.partition_key:
+        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
+    return Output(
+        notice,
+        metadata={
+            "graceid": notice.graceid,
+            "alert_type": notice.alert_type,
+            "role": notice.role,
+            "bytes": len(notice.raw),
+            "external_coincidence": bool(notice.external_coinc),
+        },
+    )
+
+
+@asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"numpy"})
+def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
+    """Decoded multi-order sky maps by record label ("" for the GW map, "-ExtCoinc" for the combined map)."""
+    started = time.perf_counter()
+    maps = {}
+    for label, encoded in raw_alert.skymaps.items():
+        data = decode_notice_skymap(encoded)
+        sky = read_multiorder_fits(data)
+        maps[label] = DecodedSkymap(sky=sky, fits=data, statistics=skymap_statistics(sky))
+    metadata: dict[str, Any] = {"maps": len(maps), "compute_ms": _elapsed_ms(started)}
+    if "" in maps:
+        s = maps[""].statistics
+        metadata |= {
+            "area_90_deg2": s.area_90,
+            "area_50_deg2": s.area_50,
+            "ra_deg": s.ra,
+            "dec_deg": s.dec,
+            "distance_mpc": s.distance if s.distance is not None else float("nan"),
+            "max_order": s.max_order,
+        }
+    return Output(maps, metadata=metadata)
+
+
+def _same_record(held: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether a record the API holds is ``record`` (same type, sent within a second)."""
+
+    def when(value: Any) -> datetime | None:
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+        except ValueError:
+            return None
+
+    a, b = when(held.get("timesent")), when(record.get("timesent"))
+    return held.get("alert_type") == record["alert_type"] and a is not None and b is not None and abs(a - b).total_seconds() < 1
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="intermediate_io_manager",
+    kinds={"api"},
+    retry_policy=TRANSIENT_RETRY,
+)
+def api_record(
+    context: AssetExecutionContext,
+    raw_alert: LigoNotice,
+    skymap: dict[str, DecodedSkymap],
+    gwtm_api: GWTMApiResource,
+    alert_ledger: AlertLedger,
+    listener_config: ListenerConfig,
+) -> Output[dict[str, PostedRecord]]:
+    """Alert records posted to the GWTM API, with the product name each one gives its files.
+
+    The name ``<graceid>-<AlertType>[N]`` counts the records of that type the
+    API already holds. It is decided once and kept in the ledger before the
+    post, so a re-run (or a crash between post and ledger) neither posts twice
+    nor renames anything.
+    """
+    notice = raw_alert
+    ledger = alert_ledger.read(notice.storage_dir, context.partition_key)
+    posted: dict[str, PostedRecord] = {}
+    for label in notice.record_labels:
+        decoded = skymap.get(label) or skymap.get("")
+        record = alert_record(notice, label, decoded and decoded.statistics, listener_config.observing_run)
+        entry = ledger.get(label)
+        if entry and entry["state"] == "posted":
+            context.log.info("%s already posted as %s; not posting again", label or "record", entry["name"])
+            posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record)
+            continue
+        held = sorted(gwtm_api.query_alerts(notice.graceid, record["alert_type"]), key=lambda r: r.get("id") or 0)
+        if entry and len(held) > entry["index"] and _same_record(held[entry["index"]], record):
+            context.log.info("%s was posted before an interruption; keeping %s", label or "record", entry["name"])
+            stored = held[entry["index"]]
+        else:
+            index = entry["index"] if entry else len(held)
+            entry = {"name": product_name(notice.graceid, record["alert_type"], index), "index": index, "state": "posting"}
+            ledger[label] = entry
+            alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
+            stored = gwtm_api.post_alert(record)
+        entry.update(state="posted", api_id=stored.get("id"))
+        alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
+        posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record)
+    if notice.role == "test":
+        gwtm_api.del_test_alerts()
+    return Output(
+        posted,
+        metadata={
+            "names": MetadataValue.json({k or "gw": v.name for k, v in posted.items()}),
+            "api_ids": MetadataValue.json({k or "gw": v.api_id for k, v in posted.items()}),
+            "posted": gwtm_api.posts_enabled,
+            "record": MetadataValue.json(json.loads(json.dumps(posted[""].record, default=str))),
+        },
+    )
+
+
+def _key(notice: LigoNotice, name: str, suffix: str) -> str:
+    return f"{notice.storage_dir}/{name}{suffix}"
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="product_io_manager",
+    kinds={"fits"},
+    retry_policy=TRANSIENT_RETRY,
+)
+def alert_files(
+    raw_alert: LigoNotice,
+    skymap: dict[str, DecodedSkymap],
+    api_record: dict[str, PostedRecord],
+    listener_config: ListenerConfig,
+) -> Output[ProductFiles]:
+    """The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the multi-order map (``_moc.fits.gz``)."""
+    started = time.perf_counter()
+    files = {_key(raw_alert, api_record[""].name, "_alert.json"): raw_alert.raw}
+    nsides = {}
+    for label, decoded in skymap.items():
+        name = api_record[label].name
+        flat, nside = flat_fits_bytes(decoded.sky, listener_config.flat_map_nside)
+        files[_key(raw_alert, name, ".fits.gz")] = flat
+        files[_key(raw_alert, name, "_moc.fits.gz")] = gzip_bytes(decoded.fits)
+        nsides[label or "gw"] = nside
+    return Output(
+        ProductFiles(files),
+        metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": _elapsed_ms(started)},
+    )
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="product_io_manager",
+    kinds={"geojson"},
+    retry_policy=TRANSIENT_RETRY,
+)
+def contours(
+    raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
+) -> Output[ProductFiles]:
+    """GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."""
+    started = time.perf_counter()
+    files = {}
+    rings = {}
+    for label, decoded in skymap.items():
+        s = decoded.statistics
+        geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
+        files[_key(raw_alert, api_record[label].name, "-contours-smooth.json")] = json.dumps(geojson).encode()
+        rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
+    return Output(ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)})
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="product_io_manager",
+    kinds={"fits"},
+    retry_policy=TRANSIENT_RETRY,
+)
+def moc(
+    raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
+) -> Output[ProductFiles]:
+    """IVOA MOCs of the 50% and 90% credible regions (``-moc50.fits``, ``-moc90.fits``)."""
+    started = time.perf_counter()
+    files = {}
+    areas = {}
+    for label, decoded in skymap.items():
+        for level in (50, 90):
+            region = credible_region_moc(decoded.sky, level / 100)
+            files[_key(raw_alert, api_record[label].name, f"-moc{level}.fits")] = moc_fits_bytes(region)
+            areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)
+    return Output(ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)})

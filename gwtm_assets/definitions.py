@@ -1,0 +1,52 @@
+"""The code location: assets, checks and resources, configured from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import Definitions, FilesystemIOManager, load_asset_checks_from_modules, load_assets_from_modules
+
+from .assets import checks, icecube, ligo
+from .io.io_managers import IncomingNoticeIOManager, ProductIOManager
+from .logging_setup import configure_logging
+from .resources.gwtm_api import GWTMApiResource
+from .resources.settings import ListenerConfig
+from .resources.storage import AlertLedger, ProductStorage
+from .settings import GWTMSettings
+
+LIGO_ASSETS = load_assets_from_modules([ligo])
+ICECUBE_ASSETS = load_assets_from_modules([icecube])
+
+
+def build_resources(settings: GWTMSettings) -> dict[str, object]:
+    """Resources for ``settings``: the one place environment reaches the graph."""
+    root = Path(settings.local_storage_dir)
+    storage = ProductStorage(
+        backend=settings.storage_bucket_source,
+        local_dir=str(root),
+        writes_enabled=settings.writes_enabled,
+        scratch_dir=str(root / ".dry-run"),
+    )
+    return {
+        "product_storage": storage,
+        "product_io_manager": ProductIOManager(storage=storage),
+        "incoming_notice_io_manager": IncomingNoticeIOManager(storage=storage),
+        # Values passed between assets of a run (decoded maps, records): pickles beside the products.
+        "intermediate_io_manager": FilesystemIOManager(base_dir=str(root / ".intermediate")),
+        "alert_ledger": AlertLedger(storage=storage),
+        "gwtm_api": GWTMApiResource(api_base=settings.api_base, api_token=settings.api_token, enabled=not settings.dry_run),
+        "listener_config": ListenerConfig(observing_run=settings.observing_run, flat_map_nside=settings.flat_map_nside),
+    }
+
+
+def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
+    settings = settings or GWTMSettings()
+    configure_logging(settings)
+    return Definitions(
+        assets=[*LIGO_ASSETS, *ICECUBE_ASSETS],
+        asset_checks=load_asset_checks_from_modules([checks]),
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,81 @@
+"""IO managers: the only code that moves asset values in and out of storage."""
+
+
+import time
+from dataclasses import dataclass, field
+
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, ResourceDependency
+
+from ..notices.ligo import storage_dir
+from ..resources.storage import ProductStorage
+
+
+@dataclass(frozen=True)
+class ProductFiles:
+    """Products of one asset for one partition: object key (``<dir>/<file>``) -> bytes."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def incoming_notice_key(partition_key: str) -> str:
+    """Where a notice's raw bytes land before its run: ``<dir>/incoming/<partition_key>.json``."""
+    return f"{storage_dir(partition_key)}/incoming/{partition_key}.json"
+
+
+class ProductIOManager(ConfigurableIOManager):
+    """Writes :class:`ProductFiles` under their contract names (docs/products.md) and reads them back."""
+
+    storage: ResourceDependency[ProductStorage]
+
+    def handle_output(self, context: OutputContext, obj: ProductFiles) -> None:
+        store = self.storage.object_store()
+        started = time.perf_counter()
+        for key, data in obj.files.items():
+            store.put(key, data)
+        # Remember what was written, so downstream loads read exactly these objects.
+        context.add_output_metadata(
+            {
+                "storage": self.storage.describe(),
+                "objects": MetadataValue.json(sorted(obj.files)),
+                "bytes": sum(len(d) for d in obj.files.values()),
+                "write_ms": round(1000 * (time.perf_counter() - started), 1),
+            }
+        )
+
+    def load_input(self, context: InputContext) -> ProductFiles:
+        store = self.storage.object_store()
+        metadata = context.upstream_output.definition_metadata if context.upstream_output else {}
+        keys = _materialized_objects(context) or list(metadata.get("objects", []))
+        return ProductFiles({key: store.get(key) for key in keys})
+
+
+def _materialized_objects(context: InputContext) -> list[str]:
+    """Object keys recorded by the latest materialization of the upstream partition."""
+    instance = context.instance
+    event = instance.get_latest_materialization_event(context.asset_key) if not context.has_asset_partitions else None
+    if context.has_asset_partitions:
+        from dagster import AssetRecordsFilter
+
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.asset_partition_key]), limit=1
+        ).records
+        event = records[0].event_log_entry if records else None
+    if event is None or event.asset_materialization is None:
+        return []
+    value = event.asset_materialization.metadata.get("objects")
+    return list(value.value) if value is not None else []
+
+
+class IncomingNoticeIOManager(ConfigurableIOManager):
+    """Raw notice bytes in the landing area, keyed by partition (written by the sensors and ``ingest``)."""
+
+    storage: ResourceDependency[ProductStorage]
+
+    def handle_output(self, context: OutputContext, obj: bytes) -> None:
+        self.storage.object_store().put(incoming_notice_key(context.partition_key), obj)
+
+    def load_input(self, context: InputContext) -> bytes:
+        return self.storage.object_store().get(incoming_notice_key(context.asset_partition_key))

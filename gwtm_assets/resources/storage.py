@@ -1,0 +1,67 @@
+"""The storage resource: which backend products go to, and whether writes happen at all."""
+
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from ..io.object_store import LocalObjectStore, ObjectStore, StorageError
+
+logger = logging.getLogger(__name__)
+
+
+class ProductStorage(ConfigurableResource):
+    """Where products are stored (``STORAGE_BUCKET_SOURCE``).
+
+    With ``writes_enabled`` false (``DRY_RUN`` or ``WRITE_TO_STORAGE=false``)
+    products go to ``scratch_dir`` on local disk instead, so the graph still
+    runs end to end and nothing reaches the configured bucket.
+    """
+
+    backend: str = Field("local", description="local, s3, abfs or swift")
+    local_dir: str = Field("./gwtm-data", description="Root of the local backend")
+    writes_enabled: bool = True
+    scratch_dir: str = Field("./gwtm-data/.dry-run", description="Local stand-in when writes are disabled")
+
+    def object_store(self) -> ObjectStore:
+        if not self.writes_enabled:
+            return LocalObjectStore(self.scratch_dir)
+        if self.backend == "local":
+            return LocalObjectStore(self.local_dir)
+        raise StorageError(f"storage backend {self.backend!r} is not available in this build")
+
+    def describe(self) -> str:
+        return f"{self.backend}{'' if self.writes_enabled else ' (writes disabled: local scratch)'}"
+
+
+class AlertLedger(ConfigurableResource):
+    """Names and API ids decided for each partition, so re-runs never post or rename twice.
+
+    One small JSON object per partition, ``<dir>/ledger/<partition_key>.json``,
+    in the product storage.
+    """
+
+    storage: ProductStorage
+
+    @staticmethod
+    def key(storage_dir: str, partition_key: str) -> str:
+        return f"{storage_dir}/ledger/{partition_key}.json"
+
+    def read(self, storage_dir: str, partition_key: str) -> dict[str, Any]:
+        store = self.storage.object_store()
+        key = self.key(storage_dir, partition_key)
+        if not store.exists(key):
+            return {}
+        return json.loads(store.get(key))
+
+    def write(self, storage_dir: str, partition_key: str, entry: dict[str, Any]) -> None:
+        self.storage.object_store().put(self.key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
+
+
+def ensure_dir(path: str) -> str:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
