@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import Definitions, FilesystemIOManager, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import Definitions, FilesystemIOManager, load_assets_from_modules
 
-from .assets import checks, icecube, ligo
+from .assets import icecube, ligo
 from .io.io_managers import IncomingNoticeIOManager, ProductIOManager
 from .logging_setup import configure_logging
 from .resources.gwtm_api import GWTMApiResource
@@ -44,7 +44,6 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
     configure_logging(settings)
     return Definitions(
         assets=[*LIGO_ASSETS, *ICECUBE_ASSETS],
-        asset_checks=load_asset_checks_from_modules([checks]),
         resources=build_resources(settings),
     )
 

@@ -10,9 +10,10 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     Backoff,
@@ -24,6 +25,7 @@ from dagster import (
 )
 
 from ..io.io_managers import ProductFiles
+from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 from ..notices.ligo import EXTERNAL_COINC_SUFFIX, LigoNotice, alert_record, parse_ligo_notice, product_name
 from ..partitions import gw_alert_partitions
 from ..resources.gwtm_api import GWTMApiResource
@@ -198,13 +200,14 @@ def _key(notice: LigoNotice, name: str, suffix: str) -> str:
     io_manager_key="product_io_manager",
     kinds={"fits"},
     retry_policy=TRANSIENT_RETRY,
+    check_specs=[FLAT_MAP_CHECK],
 )
 def alert_files(
     raw_alert: LigoNotice,
     skymap: dict[str, DecodedSkymap],
     api_record: dict[str, PostedRecord],
     listener_config: ListenerConfig,
-) -> Output[ProductFiles]:
+) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the multi-order map (``_moc.fits.gz``)."""
     started = time.perf_counter()
     files = {_key(raw_alert, api_record[""].name, "_alert.json"): raw_alert.raw}
@@ -215,10 +218,11 @@ def alert_files(
         files[_key(raw_alert, name, ".fits.gz")] = flat
         files[_key(raw_alert, name, "_moc.fits.gz")] = gzip_bytes(decoded.fits)
         nsides[label or "gw"] = nside
-    return Output(
+    yield Output(
         ProductFiles(files),
         metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": _elapsed_ms(started)},
     )
+    yield check_flat_maps({k: v for k, v in files.items() if k.endswith(".fits.gz") and not k.endswith("_moc.fits.gz")})
 
 
 @asset(
@@ -227,20 +231,25 @@ def alert_files(
     io_manager_key="product_io_manager",
     kinds={"geojson"},
     retry_policy=TRANSIENT_RETRY,
+    check_specs=[CONTOURS_CHECK],
 )
 def contours(
     raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
-) -> Output[ProductFiles]:
+) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."""
     started = time.perf_counter()
     files = {}
     rings = {}
+    checked = {}
     for label, decoded in skymap.items():
         s = decoded.statistics
         geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
-        files[_key(raw_alert, api_record[label].name, "-contours-smooth.json")] = json.dumps(geojson).encode()
+        key = _key(raw_alert, api_record[label].name, "-contours-smooth.json")
+        files[key] = json.dumps(geojson).encode()
+        checked[key] = (files[key], decoded.sky)
         rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
-    return Output(ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)})
+    yield Output(ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)})
+    yield check_contours(checked)
 
 
 @asset(
@@ -249,17 +258,23 @@ def contours(
     io_manager_key="product_io_manager",
     kinds={"fits"},
     retry_policy=TRANSIENT_RETRY,
+    check_specs=[MOC_CHECK],
 )
 def moc(
     raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
-) -> Output[ProductFiles]:
+) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """IVOA MOCs of the 50% and 90% credible regions (``-moc50.fits``, ``-moc90.fits``)."""
     started = time.perf_counter()
     files = {}
     areas = {}
+    checked = {}
     for label, decoded in skymap.items():
-        for level in (50, 90):
+        credible = {50: decoded.statistics.area_50, 90: decoded.statistics.area_90}
+        for level, credible_area in credible.items():
             region = credible_region_moc(decoded.sky, level / 100)
-            files[_key(raw_alert, api_record[label].name, f"-moc{level}.fits")] = moc_fits_bytes(region)
+            key = _key(raw_alert, api_record[label].name, f"-moc{level}.fits")
+            files[key] = moc_fits_bytes(region)
+            checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)
-    return Output(ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)})
+    yield Output(ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)})
+    yield check_mocs(checked)

@@ -42,3 +42,13 @@ def moc_fits_bytes(moc: MOC) -> bytes:
 def moc_json(moc: MOC) -> dict[str, list[int]]:
     """mocpy JSON serialisation ``{"order": [ipix, ...]}``."""
     return {str(k): [int(i) for i in v] for k, v in moc.serialize(format="json").items()}
+
+
+def moc_from_fits_bytes(data: bytes) -> MOC:
+    """Read a MOC from its FITS serialisation (mocpy reads from paths only)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".fits") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return MOC.from_fits(tmp.name)

@@ -1,0 +1,53 @@
+"""``gwtm-cron``: command-line tools over the library (ingest saved notices, a development API)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .settings import GWTMSettings
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest_files
+    from .logging_setup import configure_logging
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    failed = 0
+    for result in ingest_files(args.files, settings):
+        print(result.line(), flush=True)
+        failed += not result.success or not result.checks_passed
+    return 1 if failed else 0
+
+
+def _dev_api(args: argparse.Namespace) -> int:
+    from .testing.gwtm_api_server import GWTMApiTestServer
+
+    server = GWTMApiTestServer(admin_token=args.token, port=args.port).start()
+    print(f"GWTM development API at {server.base} (API_TOKEN={args.token})", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gwtm-cron", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser("ingest", help="materialize the asset graph for saved notices")
+    ingest.add_argument("files", nargs="+", help="igwn.gwalert or IceCube notice JSON files")
+    ingest.set_defaults(func=_ingest)
+    dev_api = commands.add_parser("dev-api", help="serve the contract-checking GWTM API for local runs")
+    dev_api.add_argument("--port", type=int, default=8765)
+    dev_api.add_argument("--token", default="dev-admin-token")
+    dev_api.set_defaults(func=_dev_api)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Ingest saved notices: land their bytes, add their partitions, materialize the graph for them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import DagsterInstance, materialize
+
+from .assets import icecube, ligo
+from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
+from .io.io_managers import incoming_notice_key
+from .notices.icecube import parse_icecube_notice
+from .notices.ligo import parse_ligo_notice
+from .notices.validation import NoticeValidationError
+from .partitions import gw_alert_partitions, icecube_notice_partitions
+from .settings import GWTMSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    """What happened to one saved notice."""
+
+    path: str
+    partition_key: str = ""
+    graceid: str = ""
+    alert_type: str = ""
+    success: bool = False
+    error: str = ""
+    area_90: float | None = None
+    area_50: float | None = None
+    distance: float | None = None
+    products: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    checks_passed: bool = True
+    elapsed_ms: float = 0.0
+
+    def line(self) -> str:
+        if not self.success:
+            return f"FAILED {self.path}: {self.error}"
+
+        def fmt(value: float | None, unit: str) -> str:
+            return "-" if value is None else f"{value:.2f} {unit}"
+
+        return (
+            f"{self.graceid:<12} {self.alert_type:<16} area_90={fmt(self.area_90, 'deg2'):<14} "
+            f"area_50={fmt(self.area_50, 'deg2'):<14} distance={fmt(self.distance, 'Mpc'):<12} "
+            f"products={len(self.products):<2} {self.elapsed_ms:7.0f} ms"
+        )
+
+
+def notice_kind(raw: bytes) -> str:
+    """``ligo`` or ``icecube``, from the notice's fields."""
+    try:
+        content = json.loads(raw)
+    except ValueError as exc:
+        raise NoticeValidationError(f"notice is not JSON: {exc}") from exc
+    if isinstance(content, dict) and "superevent_id" in content:
+        return "ligo"
+    if isinstance(content, dict) and "ref_ID" in content:
+        return "icecube"
+    raise NoticeValidationError("neither an igwn.gwalert notice (superevent_id) nor an IceCube notice (ref_ID)")
+
+
+def default_instance() -> DagsterInstance:
+    """The instance in ``DAGSTER_HOME`` when set, else an ephemeral one."""
+    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+
+
+def ingest_notice(raw: bytes, path: str, instance: DagsterInstance, settings: GWTMSettings) -> IngestResult:
+    """Land, partition and materialize one notice; never raises for a bad notice."""
+    started = time.perf_counter()
+    result = IngestResult(path=path)
+    try:
+        kind = notice_kind(raw)
+        notice = parse_ligo_notice(raw) if kind == "ligo" else parse_icecube_notice(raw)
+    except NoticeValidationError as exc:
+        result.error = str(exc)
+        return result
+    resources = build_resources(settings)
+    result.partition_key, result.graceid = notice.partition_key, notice.graceid
+    resources["product_storage"].object_store().put(incoming_notice_key(notice.partition_key), raw)
+    if kind == "ligo":
+        result.alert_type = notice.alert_type
+        partitions, assets = gw_alert_partitions, [ligo.incoming_gw_notice, *LIGO_ASSETS]
+    else:
+        result.alert_type = "IceCube"
+        partitions, assets = icecube_notice_partitions, [icecube.incoming_icecube_notice, *ICECUBE_ASSETS]
+    instance.add_dynamic_partitions(partitions.name, [notice.partition_key])
+    run = materialize(
+        assets,
+        partition_key=notice.partition_key,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "DEBUG" if settings.log_level == "DEBUG" else "WARNING"}}}},
+    )
+    result.elapsed_ms = 1000 * (time.perf_counter() - started)
+    if not run.success:
+        failures = [e.message for e in run.all_events if e.is_step_failure]
+        result.error = "; ".join(failures) or "run failed"
+        return result
+    result.success = True
+    for event in run.get_asset_check_evaluations():
+        result.checks_passed &= event.passed
+    if kind == "ligo":
+        maps = run.output_for_node("skymap")
+        if "" in maps:
+            s = maps[""].statistics
+            result.area_90, result.area_50, result.distance = s.area_90, s.area_50, s.distance
+        result.names = {k or "gw": v.name for k, v in run.output_for_node("api_record").items()}
+        for node in ("alert_files", "contours", "moc"):
+            for m in run.asset_materializations_for_node(node):
+                result.products += list(m.metadata["objects"].value)
+    return result
+
+
+def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, instance: DagsterInstance | None = None) -> list[IngestResult]:
+    """Ingest saved notices in the order given."""
+    settings = settings or GWTMSettings()
+    instance = instance or default_instance()
+    return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings) for p in paths]
