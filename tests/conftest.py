@@ -1,0 +1,52 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gwtm_assets.science.skymap import decode_notice_skymap, read_multiorder_fits
+from gwtm_assets.settings import GWTMSettings
+from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+LIGO_SAMPLES = sorted((SAMPLES / "ligo").glob("*.json"))
+ICECUBE_SAMPLES = sorted((SAMPLES / "icecube").glob("*.json"))
+SKYMAP_SAMPLES = [p for p in LIGO_SAMPLES if "retraction" not in p.name]
+#: The life of MS181101ab in the order GraceDB sent it, then the O4 event.
+TIME_ORDER = [
+    "MS181101ab-earlywarning", "MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update",
+    "MS181101ab-ext-update", "MS181101ab-retraction", "S230518h-preliminary",
+]  # fmt: skip
+ADMIN_TOKEN = "test-admin-token"
+
+
+def sample(name: str) -> Path:
+    return SAMPLES / ("icecube" if "IceCube" in name or name.startswith(("MS230427r", "S230914ak")) else "ligo") / f"{name}.json"
+
+
+def load_sky(path: Path, which: str = "event"):
+    content = json.loads(path.read_bytes())
+    encoded = content["event"]["skymap"] if which == "event" else content["external_coinc"]["combined_skymap"]
+    raw = decode_notice_skymap(encoded)
+    return read_multiorder_fits(raw), raw
+
+
+@pytest.fixture
+def api_server():
+    with GWTMApiTestServer(admin_token=ADMIN_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path, api_server, monkeypatch) -> GWTMSettings:
+    for name in ("DRY_RUN", "WRITE_TO_STORAGE", "API_BASE", "API_TOKEN", "STORAGE_BUCKET_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    return GWTMSettings(
+        api_base=api_server.base, api_token=ADMIN_TOKEN, local_storage_dir=str(tmp_path / "storage"), storage_bucket_source="local"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_dagster_home(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")

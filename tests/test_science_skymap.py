@@ -1,0 +1,123 @@
+"""Sky map statistics and flat maps against ligo.skymap, and against analytic Gaussians."""
+
+import gzip
+
+import healpy as hp
+import numpy as np
+import pytest
+from astropy.table import Table
+from ligo.skymap import moc as ligo_moc
+from ligo.skymap.postprocess.crossmatch import crossmatch
+
+from gwtm_assets.science.skymap import (
+    SkymapError,
+    credible_areas_deg2,
+    flat_fits_bytes,
+    rasterize,
+    read_multiorder_fits,
+    skymap_statistics,
+)
+
+from .conftest import SKYMAP_SAMPLES, load_sky
+from .skymaps import gaussian_area_deg2, gaussian_blob
+
+
+def _ligo_table(sky):
+    table = Table({"UNIQ": sky.uniq, "PROBDENSITY": sky.probdensity, **sky.distance})
+    return table
+
+
+@pytest.mark.parametrize("path", SKYMAP_SAMPLES, ids=lambda p: p.stem)
+def test_credible_areas_match_ligo_skymap_crossmatch(path):
+    sky, _ = load_sky(path)
+    reference = crossmatch(_ligo_table(sky), contours=(0.5, 0.9))
+    area_50, area_90 = credible_areas_deg2(sky, (0.5, 0.9))
+    assert area_50 == pytest.approx(reference.contour_areas[0], rel=1e-3)
+    assert area_90 == pytest.approx(reference.contour_areas[1], rel=1e-3)
+
+
+def test_combined_map_of_external_coincidence_is_read():
+    from .conftest import sample
+
+    sky, _ = load_sky(sample("MS181101ab-ext-update"), which="combined")
+    reference = crossmatch(_ligo_table(sky), contours=(0.9,))
+    assert skymap_statistics(sky).area_90 == pytest.approx(reference.contour_areas[0], rel=1e-3)
+
+
+def test_statistics_of_the_O4_sample():
+    from .conftest import sample
+
+    sky, _ = load_sky(sample("S230518h-preliminary"))
+    stats = skymap_statistics(sky)
+    assert stats.distance == pytest.approx(sky.header["DISTMEAN"])
+    assert stats.distance_error == pytest.approx(sky.header["DISTSTD"])
+    assert stats.time_of_signal == sky.header["DATE-OBS"]
+    # The most probable position is the centre of the densest pixel.
+    i = np.argmax(sky.probdensity)
+    order = int(np.log2(sky.uniq[i] // 4) // 2)
+    ra, dec = hp.pix2ang(1 << order, int(sky.uniq[i] - 4 * 4**order), nest=True, lonlat=True)
+    assert (stats.ra, stats.dec) == pytest.approx((ra, dec))
+    assert 0 <= stats.ra < 360 and -90 <= stats.dec <= 90
+
+
+@pytest.mark.parametrize("ra,dec", [(0.3, 10.0), (359.8, -20.0), (120.0, 85.0), (250.0, -85.0), (180.0, 0.0)])
+def test_gaussian_blob_has_analytic_credible_areas(ra, dec):
+    sky = gaussian_blob(ra, dec, sigma_deg=2.0)
+    stats = skymap_statistics(sky)
+    assert stats.area_90 == pytest.approx(2 * np.pi * np.log(10) * 4.0, rel=0.01)  # 57.9 deg2
+    assert stats.area_50 == pytest.approx(gaussian_area_deg2(0.5), rel=0.01)
+    assert hp.rotator.angdist((stats.ra, stats.dec), (ra, dec), lonlat=True)[0] < np.radians(0.1)
+
+
+@pytest.mark.parametrize("order", [6, 9, 11])
+def test_rasterize_matches_ligo_skymap(order):
+    sky, _ = load_sky(SKYMAP_SAMPLES[0])
+    ours = rasterize(sky, order)
+    ref = ligo_moc.rasterize(_ligo_table(sky), order)
+    pixel_area = hp.nside2pixarea(1 << order)
+    np.testing.assert_allclose(ours["PROB"], ref["PROBDENSITY"] * pixel_area, rtol=1e-10, atol=1e-300)
+    finite = np.isfinite(ref["DISTMU"])
+    np.testing.assert_allclose(ours["DISTMU"][finite], ref["DISTMU"][finite], rtol=1e-10)
+
+
+@pytest.mark.parametrize("path", SKYMAP_SAMPLES[:1] + SKYMAP_SAMPLES[-1:], ids=lambda p: p.stem)
+def test_flat_map_is_read_by_healpy(tmp_path, path):
+    sky, _ = load_sky(path)
+    data, nside = flat_fits_bytes(sky, 512)
+    assert nside == min(512, 1 << sky.max_order)
+    assert data[:2] == b"\x1f\x8b"
+    target = tmp_path / "map.fits.gz"
+    target.write_bytes(data)
+    prob, distmu, distsigma, distnorm = hp.read_map(str(target), field=None, nest=True)
+    assert hp.get_nside(prob) == nside
+    assert prob.sum() == pytest.approx(1.0, abs=1e-5)
+    ref = ligo_moc.rasterize(_ligo_table(sky), 9)
+    finite = np.isfinite(ref["DISTMU"])
+    np.testing.assert_allclose(distmu[finite], ref["DISTMU"][finite], rtol=1e-6)
+    # Read in RING order (healpy's default) the map is the same sky.
+    ring = hp.read_map(str(target))
+    assert np.argmax(ring) == hp.nest2ring(nside, np.argmax(prob))
+
+
+def test_flat_map_is_never_finer_than_the_map():
+    sky = gaussian_blob(10, 10, fine_order=7)
+    assert flat_fits_bytes(sky, 1024)[1] == 128
+
+
+def test_bad_fits_is_a_clear_error():
+    with pytest.raises(SkymapError, match="not a readable FITS"):
+        read_multiorder_fits(b"SIMPLE  = this is not a FITS file" + b" " * 3000)
+    with pytest.raises(SkymapError):
+        read_multiorder_fits(gzip.compress(b"garbage"))
+
+
+def test_map_not_covering_the_sky_is_rejected(tmp_path):
+    from astropy.io import fits
+
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column("UNIQ", "K", array=np.arange(4, 15)), fits.Column("PROBDENSITY", "D", array=np.ones(11))]
+    )
+    path = tmp_path / "partial.fits"
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+    with pytest.raises(SkymapError, match="of the sky"):
+        read_multiorder_fits(path.read_bytes())
