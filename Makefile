@@ -1,0 +1,33 @@
+# Two commands: `make demo` runs the listeners' graph on the bundled samples and serves the UI;
+# `make test` runs the test suite. Both set everything up themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DEMO_DATA ?= $(CURDIR)/gwtm-data
+DEMO_PORT ?= 3000
+DEMO_API_PORT ?= 8765
+
+.PHONY: install test demo bench clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	DAGSTER_HOME=$(DAGSTER_HOME) LOCAL_STORAGE_DIR=$(DEMO_DATA) DEMO_PORT=$(DEMO_PORT) DEMO_API_PORT=$(DEMO_API_PORT) \
+		PATH=$(CURDIR)/$(BIN):$$PATH bash scripts/demo.sh
+
+bench: install
+	$(BIN)/python benchmarks/bench_ligo_products.py
+	$(BIN)/python benchmarks/bench_ingest_memory.py
+
+clean:
+	rm -rf $(VENV) $(DAGSTER_HOME) $(DEMO_DATA) .pytest_cache
