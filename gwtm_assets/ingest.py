@@ -48,8 +48,9 @@ class IngestResult:
         def fmt(value: float | None, unit: str) -> str:
             return "-" if value is None else f"{value:.2f} {unit}"
 
+        name = self.names.get("gw", "")
         return (
-            f"{self.graceid:<12} {self.alert_type:<16} area_90={fmt(self.area_90, 'deg2'):<14} "
+            f"{self.graceid:<12} {self.alert_type:<12} {name:<26} area_90={fmt(self.area_90, 'deg2'):<14} "
             f"area_50={fmt(self.area_50, 'deg2'):<14} distance={fmt(self.distance, 'Mpc'):<12} "
             f"products={len(self.products):<2} {self.elapsed_ms:7.0f} ms"
         )
