@@ -187,3 +187,16 @@ def test_skymap_asset_metadata_is_what_the_ui_shows():
     assert set(output.value) == {"", "-ExtCoinc"}
     assert output.metadata["area_90_deg2"].value == pytest.approx(30.98, abs=0.01)
     assert output.metadata["max_order"].value == 11
+
+
+def test_products_load_back_through_the_io_manager(settings, api_server):
+    from gwtm_assets.definitions import Definitions
+
+    instance = DagsterInstance.ephemeral()
+    [result] = ingest_files([sample("MS181101ab-preliminary")], settings, instance)
+    defs = Definitions(assets=[ligo.incoming_gw_notice, *LIGO_ASSETS], resources=build_resources(settings))
+    contours = defs.load_asset_value("contours", partition_key=result.partition_key, instance=instance)
+    [(key, data)] = contours.files.items()
+    assert key == "test/MS181101ab-Preliminary-contours-smooth.json"
+    assert data == _store(settings).get(key)
+    assert json.loads(data)["type"] == "FeatureCollection"

@@ -4,10 +4,18 @@
 import time
 from dataclasses import dataclass, field
 
-from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext, ResourceDependency
+from dagster import (
+    AssetRecordsFilter,
+    ConfigurableIOManager,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    ResourceDependency,
+)
 
 from ..notices.ligo import storage_dir
 from ..resources.storage import ProductStorage
+from .object_store import StorageError
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class ProductIOManager(ConfigurableIOManager):
         started = time.perf_counter()
         for key, data in obj.files.items():
             store.put(key, data)
-        # Remember what was written, so downstream loads read exactly these objects.
+        # Recorded with the materialization, so downstream loads read exactly these objects.
         context.add_output_metadata(
             {
                 "storage": self.storage.describe(),
@@ -46,27 +54,24 @@ class ProductIOManager(ConfigurableIOManager):
         )
 
     def load_input(self, context: InputContext) -> ProductFiles:
+        """Read back the objects the upstream partition's latest materialization recorded."""
+        keys = _materialized_objects(context)
+        if keys is None:
+            raise StorageError(f"{context.asset_key.to_user_string()}: no materialization recorded for this partition")
         store = self.storage.object_store()
-        metadata = context.upstream_output.definition_metadata if context.upstream_output else {}
-        keys = _materialized_objects(context) or list(metadata.get("objects", []))
         return ProductFiles({key: store.get(key) for key in keys})
 
 
-def _materialized_objects(context: InputContext) -> list[str]:
-    """Object keys recorded by the latest materialization of the upstream partition."""
-    instance = context.instance
-    event = instance.get_latest_materialization_event(context.asset_key) if not context.has_asset_partitions else None
-    if context.has_asset_partitions:
-        from dagster import AssetRecordsFilter
-
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[context.asset_partition_key]), limit=1
-        ).records
-        event = records[0].event_log_entry if records else None
-    if event is None or event.asset_materialization is None:
-        return []
-    value = event.asset_materialization.metadata.get("objects")
-    return list(value.value) if value is not None else []
+def _materialized_objects(context: InputContext) -> list[str] | None:
+    """Object keys in the ``objects`` metadata of the latest materialization of the input's partition."""
+    partitions = [context.asset_partition_key] if context.has_asset_partitions else None
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=partitions), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    objects = records[0].asset_materialization.metadata.get("objects")
+    return list(objects.value) if objects is not None else []
 
 
 class IncomingNoticeIOManager(ConfigurableIOManager):

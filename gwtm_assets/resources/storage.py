@@ -2,16 +2,12 @@
 
 
 import json
-import logging
-from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from ..io.object_store import LocalObjectStore, ObjectStore, StorageError
-
-logger = logging.getLogger(__name__)
 
 
 class ProductStorage(ConfigurableResource):
@@ -60,8 +56,3 @@ class AlertLedger(ConfigurableResource):
 
     def write(self, storage_dir: str, partition_key: str, entry: dict[str, Any]) -> None:
         self.storage.object_store().put(self.key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
-
-
-def ensure_dir(path: str) -> str:
-    Path(path).mkdir(parents=True, exist_ok=True)
-    return path
