@@ -18,7 +18,13 @@ from pathlib import Path
 
 from gwtm_assets.science.contours import contours_geojson
 from gwtm_assets.science.moc import credible_region_moc, moc_fits_bytes
-from gwtm_assets.science.skymap import decode_notice_skymap, flat_fits_bytes, gzip_bytes, read_multiorder_fits, skymap_statistics
+from gwtm_assets.science.skymap import (
+    decode_notice_skymap,
+    flat_fits_bytes,
+    gzip_bytes,
+    read_multiorder_fits,
+    skymap_statistics,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
 

@@ -7,7 +7,7 @@ import pytest
 from dagster import DagsterInstance, build_asset_context, materialize
 
 from gwtm_assets.assets import icecube, ligo
-from gwtm_assets.definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_definitions, build_resources
+from gwtm_assets.definitions import LIGO_ASSETS, build_definitions, build_resources
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.io_managers import incoming_notice_key
 from gwtm_assets.io.object_store import LocalObjectStore

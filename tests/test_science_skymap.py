@@ -94,6 +94,8 @@ def test_flat_map_is_read_by_healpy(tmp_path, path):
     ref = ligo_moc.rasterize(_ligo_table(sky), 9)
     finite = np.isfinite(ref["DISTMU"])
     np.testing.assert_allclose(distmu[finite], ref["DISTMU"][finite], rtol=1e-6)
+    np.testing.assert_allclose(distsigma[finite], ref["DISTSIGMA"][finite], rtol=1e-6)
+    np.testing.assert_allclose(distnorm[finite], ref["DISTNORM"][finite], rtol=1e-6)
     # Read in RING order (healpy's default) the map is the same sky.
     ring = hp.read_map(str(target))
     assert np.argmax(ring) == hp.nest2ring(nside, np.argmax(prob))

@@ -5,7 +5,8 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, SourceAsset, asset
 
-from ..notices.icecube import IceCubeNotice, icecube_record as build_icecube_record, parse_icecube_notice
+from ..notices.icecube import IceCubeNotice, parse_icecube_notice
+from ..notices.icecube import icecube_record as build_icecube_record
 from ..partitions import icecube_notice_partitions
 from ..resources.gwtm_api import GWTMApiResource
 from .ligo import TRANSIENT_RETRY
@@ -48,7 +49,8 @@ def icecube_record(icecube_notice: IceCubeNotice, gwtm_api: GWTMApiResource) -> 
     """The notice posted to the GWTM API as ``notice_data``/``events_data`` (idempotent on ``ref_id``)."""
     body = build_icecube_record(icecube_notice)
     answer = gwtm_api.post_icecube_notice(body)
-    already = (answer.get("icecube_notice") or {}).get("message") == "event already exists" if isinstance(answer.get("icecube_notice"), dict) else False
+    held = answer.get("icecube_notice")
+    already = isinstance(held, dict) and held.get("message") == "event already exists"
     return Output(
         body,
         metadata={

@@ -8,9 +8,10 @@ named after what ``api_record`` decided.
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -25,8 +26,7 @@ from dagster import (
 )
 
 from ..io.io_managers import ProductFiles
-from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
-from ..notices.ligo import EXTERNAL_COINC_SUFFIX, LigoNotice, alert_record, parse_ligo_notice, product_name
+from ..notices.ligo import LigoNotice, alert_record, parse_ligo_notice, product_name
 from ..partitions import gw_alert_partitions
 from ..resources.gwtm_api import GWTMApiResource
 from ..resources.settings import ListenerConfig
@@ -42,6 +42,7 @@ from ..science.skymap import (
     read_multiorder_fits,
     skymap_statistics,
 )
+from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 
 GROUP = "ligo"
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL)

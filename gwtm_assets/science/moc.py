@@ -7,7 +7,7 @@ import io
 import numpy as np
 from mocpy import MOC
 
-from .skymap import MultiOrderSkyMap, SR_TO_DEG2
+from .skymap import SR_TO_DEG2, MultiOrderSkyMap
 
 
 def credible_region_moc(sky: MultiOrderSkyMap, level: float) -> MOC:

@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         url = urlparse(self.path)
-        route = url.path[len(self.prefix) :] if url.path.startswith(self.prefix) else url.path
+        route = url.path.removeprefix(self.prefix)
         route = route.strip("/")
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -210,7 +210,7 @@ class GWTMApiTestServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}{prefix}"
 
-    def start(self) -> "GWTMApiTestServer":
+    def start(self) -> GWTMApiTestServer:
         self._thread.start()
         return self
 
@@ -223,7 +223,7 @@ class GWTMApiTestServer:
         self.state.outage_status = status
         self.state.outage_until = time.monotonic() + seconds
 
-    def __enter__(self) -> "GWTMApiTestServer":
+    def __enter__(self) -> GWTMApiTestServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gwtm_assets.ingest import ingest_files  # noqa: E402
-from gwtm_assets.settings import GWTMSettings  # noqa: E402
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer  # noqa: E402
-
+from gwtm_assets.ingest import ingest_files
+from gwtm_assets.settings import GWTMSettings
+from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 
 SAMPLES = sorted((ROOT / "samples" / "icecube").glob("*.json"))
 
