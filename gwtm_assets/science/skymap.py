@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
-from isal import igzip
+from isal import igzip, isal_zlib
 
 SR_TO_DEG2 = float(np.square(180.0 / np.pi))
 FULL_SKY_DEG2 = 4.0 * np.pi * SR_TO_DEG2
@@ -299,23 +299,24 @@ def rasterize(sky: MultiOrderSkyMap, order: int) -> dict[str, np.ndarray]:
 FLAT_UNITS = {"PROB": "pix-1", "DISTMU": "Mpc", "DISTSIGMA": "Mpc", "DISTNORM": "Mpc-2"}
 COPIED_HEADER_KEYS = ("OBJECT", "DATE-OBS", "MJD-OBS", "DATE", "CREATOR", "ORIGIN", "DISTMEAN", "DISTSTD")
 FITS_BLOCK = 2880
+#: zlib window bits selecting a gzip container (header with no name and mtime 0).
+GZIP_WBITS = 31
 
 
 def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int]:
     """A gzip FITS flat HEALPix map (NESTED) readable by ``healpy.read_map``.
 
     The resolution is ``nside`` but never finer than the map itself. Returns
-    the bytes and the nside used. Columns are float32, as healpy writes them;
-    distance values beyond float32 range become infinite, which is the
-    sky-map convention for "no distance information".
+    the bytes and the nside used.
     """
     order = min(nside_to_order(nside), sky.max_order)
     columns = rasterize(sky, order)
     npix = columns["PROB"].size
-    table = np.empty(npix, dtype=[(name, ">f4") for name in columns])
-    with np.errstate(over="ignore"):
-        for name, values in columns.items():
-            table[name] = values
+    # PROB in float32 (7 significant digits, as healpy writes maps); distance
+    # layers in float64 because DISTNORM exceeds float32's range in the tails.
+    table = np.empty(npix, dtype=[(name, ">f4" if name == "PROB" else ">f8") for name in columns])
+    for name, values in columns.items():
+        table[name] = values
     # Astropy's table writer copies and scales each column (about 0.5 s for
     # nside 512); the header comes from astropy, the data is the array's bytes.
     header = fits.BinTableHDU(data=table[:1]).header
@@ -332,14 +333,17 @@ def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int
     for key in COPIED_HEADER_KEYS:
         if key in sky.header:
             header[key] = sky.header[key]
-    data = table.tobytes()
-    parts = [
-        fits.PrimaryHDU().header.tostring().encode("ascii"),
-        header.tostring().encode("ascii"),
-        data,
-        b"\0" * (-len(data) % FITS_BLOCK),
+    # Stream header, table buffer and padding through one gzip compressor:
+    # the ~90 MB table is never copied into a bytes object.
+    compressor = isal_zlib.compressobj(0, isal_zlib.DEFLATED, GZIP_WBITS)
+    pieces = [
+        compressor.compress(fits.PrimaryHDU().header.tostring().encode("ascii")),
+        compressor.compress(header.tostring().encode("ascii")),
+        compressor.compress(memoryview(table).cast("B")),
+        compressor.compress(b"\0" * (-table.nbytes % FITS_BLOCK)),
+        compressor.flush(),
     ]
-    return gzip_bytes(b"".join(parts)), 1 << order
+    return b"".join(pieces), 1 << order
 
 
 def gzip_bytes(data: bytes) -> bytes:
