@@ -200,3 +200,17 @@ def test_products_load_back_through_the_io_manager(settings, api_server):
     assert key == "test/MS181101ab-Preliminary-contours-smooth.json"
     assert data == _store(settings).get(key)
     assert json.loads(data)["type"] == "FeatureCollection"
+
+
+def test_without_an_api_repeated_types_are_numbered_from_the_ledger(settings, api_server):
+    offline = settings.model_copy(update={"api_base": ""})
+    instance = DagsterInstance.ephemeral()
+    paths = [sample("MS181101ab-update"), sample("MS181101ab-ext-update")]
+    results = ingest_files(paths, offline, instance)
+    assert [r.names for r in results] == [
+        {"gw": "MS181101ab-Update"},
+        {"gw": "MS181101ab-Update1", "-ExtCoinc": "MS181101ab-Update-ExtCoinc"},
+    ]
+    assert api_server.state.requests == []
+    # Re-running keeps the names.
+    assert [r.names for r in ingest_files(paths, offline, instance)] == [r.names for r in results]

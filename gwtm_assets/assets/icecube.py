@@ -9,7 +9,7 @@ from ..notices.icecube import IceCubeNotice, parse_icecube_notice
 from ..notices.icecube import icecube_record as build_icecube_record
 from ..partitions import icecube_notice_partitions
 from ..resources.gwtm_api import GWTMApiResource
-from .ligo import TRANSIENT_RETRY
+from .ligo import TRANSIENT_RETRY, check_partition
 
 GROUP = "icecube"
 
@@ -26,8 +26,7 @@ incoming_icecube_notice = SourceAsset(
 def icecube_notice(context: AssetExecutionContext, incoming_icecube_notice: bytes) -> Output[IceCubeNotice]:
     """The IceCube notice, validated against GCN's schema (both event layouts)."""
     notice = parse_icecube_notice(incoming_icecube_notice)
-    if notice.partition_key != context.partition_key:
-        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
+    check_partition(notice, context)
     return Output(
         notice,
         metadata={

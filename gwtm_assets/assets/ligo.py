@@ -8,13 +8,14 @@ named after what ``api_record`` decided.
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     Backoff,
@@ -82,8 +83,7 @@ def _elapsed_ms(started: float) -> float:
 def raw_alert(context: AssetExecutionContext, incoming_gw_notice: bytes) -> Output[LigoNotice]:
     """The igwn.gwalert notice, validated against the IGWN schema."""
     notice = parse_ligo_notice(incoming_gw_notice)
-    if notice.partition_key != context.partition_key:
-        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
+    check_partition(notice, context)
     return Output(
         notice,
         metadata={
@@ -170,8 +170,18 @@ def api_record(
             context.log.info("%s was posted before an interruption; keeping %s", label or "record", entry["name"])
             stored = held[entry["index"]]
         else:
-            index = entry["index"] if entry else len(held)
-            entry = {"name": product_name(notice.graceid, record["alert_type"], index), "index": index, "state": "posting"}
+            if entry:
+                index = entry["index"]
+            elif gwtm_api.posts_enabled:
+                index = len(held)
+            else:  # no API to count records: number by what the ledger has named
+                index = alert_ledger.count_posted(notice.storage_dir, notice.graceid, record["alert_type"], context.partition_key)
+            entry = {
+                "name": product_name(notice.graceid, record["alert_type"], index),
+                "alert_type": record["alert_type"],
+                "index": index,
+                "state": "posting",
+            }
             ledger[label] = entry
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
             stored = gwtm_api.post_alert(record)
@@ -191,18 +201,29 @@ def api_record(
     )
 
 
+def product_asset(kind: str, check: AssetCheckSpec) -> Callable:
+    """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check."""
+    return asset(
+        partitions_def=gw_alert_partitions,
+        group_name=GROUP,
+        io_manager_key="product_io_manager",
+        kinds={kind},
+        retry_policy=TRANSIENT_RETRY,
+        check_specs=[check],
+    )
+
+
+def check_partition(notice: Any, context: AssetExecutionContext) -> None:
+    """A notice landed under another partition's key is an error, not a silent mix-up."""
+    if notice.partition_key != context.partition_key:
+        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
+
+
 def _key(notice: LigoNotice, name: str, suffix: str) -> str:
     return f"{notice.storage_dir}/{name}{suffix}"
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="product_io_manager",
-    kinds={"fits"},
-    retry_policy=TRANSIENT_RETRY,
-    check_specs=[FLAT_MAP_CHECK],
-)
+@product_asset("fits", FLAT_MAP_CHECK)
 def alert_files(
     raw_alert: LigoNotice,
     skymap: dict[str, DecodedSkymap],
@@ -226,14 +247,7 @@ def alert_files(
     yield check_flat_maps({k: v for k, v in files.items() if k.endswith(".fits.gz") and not k.endswith("_moc.fits.gz")})
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="product_io_manager",
-    kinds={"geojson"},
-    retry_policy=TRANSIENT_RETRY,
-    check_specs=[CONTOURS_CHECK],
-)
+@product_asset("geojson", CONTOURS_CHECK)
 def contours(
     raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
@@ -253,14 +267,7 @@ def contours(
     yield check_contours(checked)
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="product_io_manager",
-    kinds={"fits"},
-    retry_policy=TRANSIENT_RETRY,
-    check_specs=[MOC_CHECK],
-)
+@product_asset("fits", MOC_CHECK)
 def moc(
     raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:

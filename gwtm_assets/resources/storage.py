@@ -56,3 +56,13 @@ class AlertLedger(ConfigurableResource):
 
     def write(self, storage_dir: str, partition_key: str, entry: dict[str, Any]) -> None:
         self.storage.object_store().put(self.key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
+
+    def count_posted(self, storage_dir: str, graceid: str, alert_type: str, excluding: str) -> int:
+        """Records of ``alert_type`` other partitions of ``graceid`` have named: the numbering used without an API."""
+        store = self.storage.object_store()
+        count = 0
+        for info in store.list(f"{storage_dir}/ledger/{graceid}-"):
+            if info.key != self.key(storage_dir, excluding):
+                entries = json.loads(store.get(info.key)).values()
+                count += sum(entry.get("alert_type") == alert_type for entry in entries)
+        return count

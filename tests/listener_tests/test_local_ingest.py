@@ -13,31 +13,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gwtm_assets.ingest import ingest_files
-from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
+from tests.local_ingest import ingest_with_local_api, main  # noqa: E402
 
 ORDER = ["earlywarning", "preliminary", "initial", "update", "ext-update", "retraction"]
-SAMPLES = [ROOT / "samples" / "ligo" / f"MS181101ab-{name}.json" for name in ORDER] + [
-    ROOT / "samples" / "ligo" / "S230518h-preliminary.json"
-]
-
-
-def run(storage_dir: str) -> list:
-    with GWTMApiTestServer(admin_token="local-admin") as api:
-        settings = GWTMSettings(api_base=api.base, api_token="local-admin", local_storage_dir=storage_dir, storage_bucket_source="local")
-        return ingest_files(SAMPLES, settings)
+SAMPLES = [ROOT / "samples" / "ligo" / f"MS181101ab-{name}.json" for name in ORDER]
+SAMPLES.append(ROOT / "samples" / "ligo" / "S230518h-preliminary.json")
 
 
 def test_local_ingest_of_ligo_samples():
     with tempfile.TemporaryDirectory() as tmp:
-        results = run(tmp)
+        results = ingest_with_local_api(SAMPLES, tmp)
     assert all(r.success and r.checks_passed for r in results), [r.error for r in results]
-    assert len(results) == len(SAMPLES)
+    assert [r.names["gw"] for r in results][3:5] == ["MS181101ab-Update", "MS181101ab-Update1"]
 
 
 if __name__ == "__main__":
-    outcome = run(str(Path.cwd() / "gwtm-data"))
-    for result in outcome:
-        print(result.line())
-    sys.exit(0 if all(r.success for r in outcome) else 1)
+    sys.exit(main(SAMPLES))
