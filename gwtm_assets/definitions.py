@@ -18,8 +18,22 @@ LIGO_ASSETS = load_assets_from_modules([ligo])
 ICECUBE_ASSETS = load_assets_from_modules([icecube])
 
 
+#: Backends this build can write to; the cloud ones arrive with their IO managers.
+SUPPORTED_BACKENDS = ("local",)
+
+
+class ConfigurationError(ValueError):
+    """The environment asks for something this code location cannot do; names the variable."""
+
+
 def build_resources(settings: GWTMSettings) -> dict[str, object]:
     """Resources for ``settings``: the one place environment reaches the graph."""
+    if settings.writes_enabled and settings.storage_bucket_source not in SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"STORAGE_BUCKET_SOURCE={settings.storage_bucket_source} is not supported by this build yet "
+            f"(supported: {', '.join(SUPPORTED_BACKENDS)}); set STORAGE_BUCKET_SOURCE=local with LOCAL_STORAGE_DIR, "
+            "or WRITE_TO_STORAGE=false"
+        )
     root = Path(settings.local_storage_dir)
     storage = ProductStorage(
         backend=settings.storage_bucket_source,

@@ -28,3 +28,14 @@ def test_defaults(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     s = GWTMSettings()
     assert s.storage_bucket_source == "local" and s.observing_run == "O4" and s.writes_enabled and not s.posts_enabled
+
+
+def test_unsupported_backend_fails_at_load_naming_the_variable(monkeypatch):
+    import pytest
+
+    from gwtm_assets.definitions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="STORAGE_BUCKET_SOURCE=swift"):
+        build_resources(GWTMSettings(storage_bucket_source="swift"))
+    # Without writes, the backend is never touched.
+    assert build_resources(GWTMSettings(storage_bucket_source="swift", write_to_storage=False))

@@ -26,9 +26,9 @@ class ProductStorage(ConfigurableResource):
     def object_store(self) -> ObjectStore:
         if not self.writes_enabled:
             return LocalObjectStore(self.scratch_dir)
-        if self.backend == "local":
-            return LocalObjectStore(self.local_dir)
-        raise StorageError(f"storage backend {self.backend!r} is not available in this build")
+        if self.backend != "local":
+            raise StorageError(f"storage backend {self.backend!r} is not available in this build")
+        return LocalObjectStore(self.local_dir)
 
     def describe(self) -> str:
         return f"{self.backend}{'' if self.writes_enabled else ' (writes disabled: local scratch)'}"
