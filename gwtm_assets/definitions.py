@@ -6,6 +6,9 @@ from pathlib import Path
 
 from dagster import Definitions, FilesystemIOManager, load_assets_from_modules
 
+from gwtm_sensors.kafka import KafkaConsumerResource
+from gwtm_sensors.sensors import build_sensors, icecube_notice_job, ligo_alert_job
+
 from .assets import icecube, ligo
 from .io.io_managers import IncomingNoticeIOManager, ProductIOManager
 from .logging_setup import configure_logging
@@ -50,6 +53,13 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
         "alert_ledger": AlertLedger(storage=storage),
         "gwtm_api": GWTMApiResource(api_base=settings.api_base, api_token=settings.api_token, enabled=not settings.dry_run),
         "listener_config": ListenerConfig(observing_run=settings.observing_run, flat_map_nside=settings.flat_map_nside),
+        "kafka": KafkaConsumerResource(
+            client_id=settings.kafka_client_id,
+            client_secret=settings.kafka_client_secret,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.kafka_group_id,
+            offset_reset=settings.kafka_offset_reset,
+        ),
     }
 
 
@@ -58,6 +68,12 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
     configure_logging(settings)
     return Definitions(
         assets=[*LIGO_ASSETS, *ICECUBE_ASSETS],
+        jobs=[ligo_alert_job, icecube_notice_job],
+        sensors=build_sensors(
+            bool(settings.kafka_client_id or settings.kafka_bootstrap_servers),
+            settings.kafka_ligo_topic,
+            settings.kafka_icecube_topic,
+        ),
         resources=build_resources(settings),
     )
 

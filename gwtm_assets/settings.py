@@ -22,6 +22,8 @@ class GWTMSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("", description="Plain Kafka bootstrap servers (self-hosted/local broker).")
     kafka_group_id: str = Field("gwtm-listeners", description="Stable consumer group id.")
     kafka_offset_reset: Literal["latest", "earliest"] = Field("latest", description="Where a new group starts.")
+    kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
+    kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 
     # GWTM API
     api_token: str = Field("", description="GWTM API token (admin for posting alerts).", repr=False)

@@ -1,5 +1,5 @@
-"""Kafka-polling sensors that add a partition per notice (igwn.gwalert, IceCube).
+"""Kafka-polling sensors that add a partition and request a run per notice (igwn.gwalert, IceCube).
 
-Not yet written: until then notices enter through ``gwtm-cron ingest``,
-which lands the raw bytes and adds the partition the same way a sensor will.
+``kafka.py`` builds the consumers (GCN through gcn-kafka, or a plain broker);
+``sensors.py`` holds the sensors and the jobs they launch.
 """

@@ -1,0 +1,127 @@
+"""Kafka-polling sensors: land each notice's bytes, add its partition, request its run.
+
+The cursor holds the next Kafka offset of every topic partition. A notice's raw
+bytes are stored before the cursor moves past it; partitions are added and
+runs requested (``run_key`` = partition key) in the same sensor result, so a
+re-delivered notice maps to the same partition and run key and is not run
+twice. Offsets are also committed to the consumer group for lag visibility.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_STORED, KafkaError, TopicPartition
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    define_asset_job,
+    sensor,
+)
+
+from gwtm_assets.io.io_managers import incoming_notice_key
+from gwtm_assets.notices.icecube import parse_icecube_notice
+from gwtm_assets.notices.ligo import parse_ligo_notice, storage_dir
+from gwtm_assets.notices.validation import NoticeValidationError
+from gwtm_assets.partitions import gw_alert_partitions, icecube_notice_partitions
+from gwtm_assets.resources.storage import ProductStorage
+
+from .kafka import KafkaConsumerResource
+
+LIGO_TOPIC = "igwn.gwalert"
+ICECUBE_TOPIC = "gcn.notices.icecube.lvk_nu_track_search"
+MAX_NOTICES_PER_TICK = 20
+POLL_TIMEOUT_S = 2.0
+
+ligo_alert_job = define_asset_job("ligo_alert_job", selection=AssetSelection.groups("ligo"), partitions_def=gw_alert_partitions)
+icecube_notice_job = define_asset_job(
+    "icecube_notice_job", selection=AssetSelection.groups("icecube"), partitions_def=icecube_notice_partitions
+)
+
+
+def quarantine_key(raw: bytes) -> str:
+    """Where a message that is not a valid notice is kept: ``<dir>/quarantine/<digest>.json``.
+
+    ``<dir>`` follows the event id when the message is JSON that names one, else ``fit``.
+    """
+    try:
+        content = json.loads(raw)
+        graceid = str(content.get("superevent_id") or content.get("ref_ID") or "")
+    except (ValueError, AttributeError):
+        graceid = ""
+    directory = storage_dir(graceid) if graceid else "fit"
+    return f"{directory}/quarantine/{hashlib.sha256(raw).hexdigest()[:16]}.json"
+
+
+def poll_notices(
+    context: SensorEvaluationContext,
+    kafka: KafkaConsumerResource,
+    storage: ProductStorage,
+    topic: str,
+    parse: Callable[[bytes], Any],
+    partitions_def: DynamicPartitionsDefinition,
+) -> SensorResult:
+    """One sensor tick: consume, land or quarantine, and request runs; see the module docstring."""
+    cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    store = storage.object_store()
+    consumer = kafka.consumer()
+    keys: list[str] = []
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        if topic not in metadata.topics or metadata.topics[topic].error is not None:
+            context.log.warning("topic %s is not available yet", topic)
+            return SensorResult(skip_reason=f"topic {topic} not available")
+        partitions = sorted(metadata.topics[topic].partitions)
+        consumer.assign([TopicPartition(topic, p, cursor.get(str(p), OFFSET_STORED)) for p in partitions])
+        for message in consumer.consume(MAX_NOTICES_PER_TICK, timeout=POLL_TIMEOUT_S):
+            if message.error() is not None:
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    context.log.error("Kafka error on %s: %s", topic, message.error())
+                continue
+            raw = message.value() or b""
+            where = f"{topic}[{message.partition()}]@{message.offset()}"
+            try:
+                notice = parse(raw)
+            except NoticeValidationError as exc:
+                key = quarantine_key(raw)
+                store.put(key, raw)
+                store.put(key.replace(".json", ".reason.txt"), f"{where}: {exc}".encode())
+                context.log.error("quarantined %s as %s: %s", where, key, exc)
+            else:
+                store.put(incoming_notice_key(notice.partition_key), raw)
+                keys.append(notice.partition_key)
+                context.log.info("landed %s as partition %s", where, notice.partition_key)
+            cursor[str(message.partition())] = message.offset() + 1
+        if cursor:
+            consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in cursor.items()], asynchronous=False)
+    finally:
+        consumer.close()
+    unique = list(dict.fromkeys(keys))
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=k, run_key=k, tags={"gwtm/event": k.split("-")[0]}) for k in unique],
+        dynamic_partitions_requests=[partitions_def.build_add_request(unique)] if unique else [],
+        cursor=json.dumps(cursor, sort_keys=True),
+    )
+
+
+def build_sensors(kafka_configured: bool, ligo_topic: str = LIGO_TOPIC, icecube_topic: str = ICECUBE_TOPIC) -> list:
+    """The two notice sensors, running by default when Kafka settings are present."""
+    status = DefaultSensorStatus.RUNNING if kafka_configured else DefaultSensorStatus.STOPPED
+
+    @sensor(name="ligo_alert_sensor", job=ligo_alert_job, minimum_interval_seconds=1, default_status=status)
+    def ligo_alert_sensor(context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage):
+        """Polls igwn.gwalert: one gw_alerts partition and run per notice."""
+        return poll_notices(context, kafka, product_storage, ligo_topic, parse_ligo_notice, gw_alert_partitions)
+
+    @sensor(name="icecube_notice_sensor", job=icecube_notice_job, minimum_interval_seconds=1, default_status=status)
+    def icecube_notice_sensor(context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage):
+        """Polls the IceCube LVK Nu Track Search topic: one icecube_notices partition and run per notice."""
+        return poll_notices(context, kafka, product_storage, icecube_topic, parse_icecube_notice, icecube_notice_partitions)
+
+    return [ligo_alert_sensor, icecube_notice_sensor]
+

