@@ -22,6 +22,18 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from .ingest import replay
+    from .logging_setup import configure_logging
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    results = replay(settings, args.files or None)
+    for result in results:
+        print(result.line(), flush=True)
+    return 1 if any(not r.success for r in results) else 0
+
+
 def _dev_api(args: argparse.Namespace) -> int:
     from .testing.gwtm_api_server import GWTMApiTestServer
 
@@ -41,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest = commands.add_parser("ingest", help="materialize the asset graph for saved notices")
     ingest.add_argument("files", nargs="+", help="igwn.gwalert or IceCube notice JSON files")
     ingest.set_defaults(func=_ingest)
+    replay = commands.add_parser("replay", help="re-materialize stored notices (or files) in time order")
+    replay.add_argument("files", nargs="*", help="notice files; default: every raw notice in storage")
+    replay.set_defaults(func=_replay)
     dev_api = commands.add_parser("dev-api", help="serve the contract-checking GWTM API for local runs")
     dev_api.add_argument("--port", type=int, default=8765)
     dev_api.add_argument("--token", default="dev-admin-token")

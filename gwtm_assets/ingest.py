@@ -127,3 +127,37 @@ def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, 
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
     return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings) for p in paths]
+
+
+def notice_time(raw: bytes) -> str:
+    """When a notice was created (``time_created`` or ``alert_datetime``), for replay in time order."""
+    try:
+        content = json.loads(raw)
+        return str(content.get("time_created") or content.get("alert_datetime") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def stored_notices(settings: GWTMSettings) -> list[tuple[str, bytes]]:
+    """Raw notices already in storage (``*_alert.json`` and the landing area), deduplicated by content."""
+    store = build_resources(settings)["product_storage"].object_store()
+    found: dict[bytes, str] = {}
+    for directory in ("fit", "test"):
+        for info in store.list(f"{directory}/"):
+            name = info.key.rsplit("/", 1)[-1]
+            if name.endswith("_alert.json") or info.key.startswith(f"{directory}/incoming/"):
+                found.setdefault(store.get(info.key), info.key)
+    return [(key, raw) for raw, key in found.items()]
+
+
+def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None = None, instance: DagsterInstance | None = None) -> list[IngestResult]:
+    """Re-materialize notices from files, or from storage when none are given, oldest first.
+
+    Partitions and names already decided are reused (the ledger), so replaying
+    history posts only what the API has not seen.
+    """
+    settings = settings or GWTMSettings()
+    instance = instance or default_instance()
+    notices = [(str(p), Path(p).read_bytes()) for p in paths] if paths else stored_notices(settings)
+    notices.sort(key=lambda item: notice_time(item[1]))
+    return [ingest_notice(raw, where, instance, settings) for where, raw in notices]

@@ -214,3 +214,21 @@ def test_without_an_api_repeated_types_are_numbered_from_the_ledger(settings, ap
     assert api_server.state.requests == []
     # Re-running keeps the names.
     assert [r.names for r in ingest_files(paths, offline, instance)] == [r.names for r in results]
+
+
+def test_replay_from_storage_in_time_order_posts_only_what_is_missing(settings, api_server, tmp_path):
+    from gwtm_assets.ingest import replay
+
+    ingest_files([sample("MS181101ab-update"), sample("MS181101ab-preliminary")], settings, DagsterInstance.ephemeral())
+    # A new instance and an API that lost its records: replay rebuilds them from stored raw notices, oldest first.
+    api_server.state.alerts.clear()
+    api_server.state.requests.clear()
+    for ledger in _store(settings).list("test/ledger/"):
+        _store(settings).delete(ledger.key)
+    results = replay(settings, instance=DagsterInstance.ephemeral())
+    assert [r.alert_type for r in results] == ["Preliminary", "Update"]
+    assert all(r.success for r in results)
+    assert [p.body["alert_type"] for p in api_server.state.posted("post_alert")] == ["Preliminary", "Update"]
+    # Replaying again finds everything in the ledger.
+    assert [r.names for r in replay(settings, instance=DagsterInstance.ephemeral())] == [r.names for r in results]
+    assert len(api_server.state.posted("post_alert")) == 2
