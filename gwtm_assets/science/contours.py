@@ -14,7 +14,7 @@ from collections import defaultdict
 import healpy as hp
 import numpy as np
 
-from .skymap import MultiOrderSkyMap, coarsen, credible_levels, order_pixel_area_sr, uniq_to_order_ipix
+from .skymap import MultiOrderSkyMap, coarsen, credible_levels, order_pixel_area_sr, pixels_at_order
 
 #: healpy.get_all_neighbours order: SW, W, NW, N, NE, E, SE, S.
 _EDGE_NEIGHBOURS = (0, 2, 4, 6)
@@ -42,11 +42,7 @@ def credible_region_pixels(sky: MultiOrderSkyMap, level: float, order: int) -> n
     # Include the pixel that crosses the level, so the region holds at least ``level``.
     if not inside.all():
         inside |= levels == levels[~inside].min()
-    orders, ipix = uniq_to_order_ipix(coarse.uniq[inside])
-    repeat = np.int64(1) << (2 * (order - orders))
-    first = ipix * repeat
-    pixels = np.repeat(first - np.cumsum(repeat) + repeat, repeat) + np.arange(int(repeat.sum()))
-    return np.sort(pixels)
+    return pixels_at_order(coarse.uniq[inside], order)
 
 
 def boundary_rings(order: int, pixels: np.ndarray) -> list[np.ndarray]:

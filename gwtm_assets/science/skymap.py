@@ -271,6 +271,28 @@ def coarsen(sky: MultiOrderSkyMap, order: int) -> MultiOrderSkyMap:
     )
 
 
+def ranges_at_order(uniq: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The NESTED ranges at ``order`` covered by pixels no finer than ``order``.
+
+    Returns ``(by_start, start, count)``: the permutation sorting the pixels by
+    their first child at ``order``, and in that order each pixel's first child
+    and number of children. Disjoint pixels sorted this way cover their
+    children in ascending order, so ``np.repeat(values[by_start], count)``
+    lays values out without a scatter.
+    """
+    orders, ipix = uniq_to_order_ipix(uniq)
+    count = np.int64(1) << (2 * (order - orders))
+    start = ipix * count
+    by_start = np.argsort(start, kind="stable")
+    return by_start, start[by_start], count[by_start]
+
+
+def pixels_at_order(uniq: np.ndarray, order: int) -> np.ndarray:
+    """Sorted NESTED indices at ``order`` of the area covered by disjoint pixels no finer than ``order``."""
+    _, start, count = ranges_at_order(uniq, order)
+    return np.repeat(start - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+
+
 def rasterize(sky: MultiOrderSkyMap, order: int) -> dict[str, np.ndarray]:
     """Flat NESTED HEALPix arrays at ``order`` (``nside = 2**order``).
 
@@ -279,20 +301,14 @@ def rasterize(sky: MultiOrderSkyMap, order: int) -> dict[str, np.ndarray]:
     finer than ``order`` are merged as ``ligo.skymap.moc.rasterize`` does.
     """
     coarse = coarsen(sky, order)
-    orders, ipix = uniq_to_order_ipix(coarse.uniq)
-    repeat = np.int64(1) << (2 * (order - orders))
-    start = ipix * repeat
-    # Sorted by first child, the coarse pixels tile [0, npix) in order, so
-    # every column is a plain repeat with no scatter.
-    by_start = np.argsort(start, kind="stable")
+    by_start, start, count = ranges_at_order(coarse.uniq, order)
     npix = 12 * (1 << (2 * order))
-    if int(repeat.sum()) != npix or np.any(np.diff(start[by_start]) != repeat[by_start][:-1]):
+    if int(count.sum()) != npix or np.any(np.diff(start) != count[:-1]):
         raise SkymapError(f"sky map pixels do not tile the sky at order {order}")
-    repeat = repeat[by_start]
     pixel_area = float(order_pixel_area_sr(order))
-    out = {"PROB": np.repeat(coarse.probdensity[by_start] * pixel_area, repeat)}
+    out = {"PROB": np.repeat(coarse.probdensity[by_start] * pixel_area, count)}
     for name, values in coarse.distance.items():
-        out[name] = np.repeat(values[by_start], repeat)
+        out[name] = np.repeat(values[by_start], count)
     return out
 
 
