@@ -14,6 +14,7 @@ from dagster import DagsterInstance, materialize
 from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
 from .io.io_managers import incoming_notice_key
+from .io.object_store import ObjectStore
 from .notices.icecube import parse_icecube_notice
 from .notices.ligo import parse_ligo_notice
 from .notices.validation import NoticeValidationError
@@ -74,8 +75,13 @@ def default_instance() -> DagsterInstance:
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
 
 
-def ingest_notice(raw: bytes, path: str, instance: DagsterInstance, settings: GWTMSettings) -> IngestResult:
-    """Land, partition and materialize one notice; never raises for a bad notice."""
+def ingest_notice(
+    raw: bytes, path: str, instance: DagsterInstance, settings: GWTMSettings, resources: dict[str, object]
+) -> IngestResult:
+    """Land, partition and materialize one notice with ``resources`` (from ``build_resources(settings)``).
+
+    Never raises for a bad notice.
+    """
     started = time.perf_counter()
     result = IngestResult(path=path)
     try:
@@ -84,7 +90,6 @@ def ingest_notice(raw: bytes, path: str, instance: DagsterInstance, settings: GW
     except NoticeValidationError as exc:
         result.error = str(exc)
         return result
-    resources = build_resources(settings)
     result.partition_key, result.graceid = notice.partition_key, notice.graceid
     resources["product_storage"].object_store().put(incoming_notice_key(notice.partition_key), raw)
     if kind == "ligo":
@@ -126,7 +131,8 @@ def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, 
     """Ingest saved notices in the order given."""
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
-    return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings) for p in paths]
+    resources = build_resources(settings)
+    return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings, resources) for p in paths]
 
 
 def notice_time(raw: bytes) -> str:
@@ -138,9 +144,8 @@ def notice_time(raw: bytes) -> str:
         return ""
 
 
-def stored_notices(settings: GWTMSettings) -> list[tuple[str, bytes]]:
-    """Raw notices already in storage (``*_alert.json`` and the landing area), deduplicated by content."""
-    store = build_resources(settings)["product_storage"].object_store()
+def stored_notices(store: ObjectStore) -> list[tuple[str, bytes]]:
+    """Raw notices already in ``store`` (``*_alert.json`` and the landing area), deduplicated by content."""
     found: dict[bytes, str] = {}
     for directory in ("fit", "test"):
         for info in store.list(f"{directory}/"):
@@ -158,6 +163,8 @@ def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None 
     """
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
-    notices = [(str(p), Path(p).read_bytes()) for p in paths] if paths else stored_notices(settings)
+    resources = build_resources(settings)
+    store = resources["product_storage"].object_store()
+    notices = [(str(p), Path(p).read_bytes()) for p in paths] if paths else stored_notices(store)
     notices.sort(key=lambda item: notice_time(item[1]))
-    return [ingest_notice(raw, where, instance, settings) for where, raw in notices]
+    return [ingest_notice(raw, where, instance, settings, resources) for where, raw in notices]
