@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import healpy as hp
 import numpy as np
 
 from .skymap import MultiOrderSkyMap, coarsen, credible_levels, order_pixel_area_sr, pixels_at_order
@@ -55,6 +54,8 @@ def boundary_rings(order: int, pixels: np.ndarray) -> list[np.ndarray]:
     pixels = np.asarray(pixels, dtype=np.int64)
     if pixels.size == 0:
         return []
+    import healpy as hp  # deferred: healpy imports matplotlib (~1 s), which a run's first assets never need
+
     neighbours = hp.get_all_neighbours(nside, pixels, nest=True)[list(_EDGE_NEIGHBOURS)]
     pos = np.searchsorted(pixels, neighbours).clip(max=pixels.size - 1)
     outside = pixels[pos] != neighbours
@@ -125,6 +126,8 @@ def simplify_collinear(ring: np.ndarray, tolerance_rad: float) -> np.ndarray:
 
 def ring_to_lonlat(ring: np.ndarray) -> list[list[float]]:
     """A closed GeoJSON ring ([[ra, dec], ...] in degrees, first point repeated last)."""
+    import healpy as hp
+
     ra, dec = hp.vec2ang(ring, lonlat=True)
     coords = np.round(np.column_stack([ra, dec]), 5).tolist()
     return coords + coords[:1]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from mocpy import MOC
 
 from .skymap import SR_TO_DEG2, MultiOrderSkyMap
+
+if TYPE_CHECKING:  # mocpy is imported where used: it is not needed before a run's product assets
+    from mocpy import MOC
 
 
 def credible_region_moc(sky: MultiOrderSkyMap, level: float) -> MOC:
@@ -17,6 +21,8 @@ def credible_region_moc(sky: MultiOrderSkyMap, level: float) -> MOC:
     crossing the level is split down to the map's finest order so the MOC's
     area matches the interpolated credible area.
     """
+    from mocpy import MOC
+
     return MOC.from_valued_healpix_cells(
         sky.uniq.astype(np.uint64),
         sky.probdensity,
@@ -51,4 +57,6 @@ def moc_from_fits_bytes(data: bytes) -> MOC:
     with tempfile.NamedTemporaryFile(suffix=".fits") as tmp:
         tmp.write(data)
         tmp.flush()
+        from mocpy import MOC
+
         return MOC.from_fits(tmp.name)

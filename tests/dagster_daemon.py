@@ -1,0 +1,86 @@
+"""A real ``dagster-daemon`` for the tests: its own DAGSTER_HOME (this repository's dagster.yaml), our workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.25) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+class DagsterDaemon:
+    """``dagster-daemon run -w workspace.yaml`` in its own process group, with ``env`` on top of ours."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        self.env = {**os.environ, **env, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
+        self.log_path = home / "daemon.log"
+        self.process: subprocess.Popen | None = None
+        self.instance = DagsterInstance.from_config(str(home))
+
+    def start(self) -> DagsterDaemon:
+        daemon = Path(sys.executable).parent / "dagster-daemon"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(daemon), "run", "-w", str(REPO / "workspace.yaml")],
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the daemon, its code server and every run worker (the whole process group)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def terminate(self, timeout_s: float = 60) -> int:
+        """SIGTERM the daemon (as Kubernetes does) and return its exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        finally:
+            self.stop_group()
+
+    def stop_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # What the instance holds ------------------------------------------------
+
+    def runs(self, *statuses: DagsterRunStatus):
+        return self.instance.get_runs(RunsFilter(statuses=list(statuses)) if statuses else None)
+
+    def idle(self) -> bool:
+        """No run queued, starting or in progress."""
+        busy = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
+        return not self.runs(*busy)
+
+    def materialized_partitions(self, asset: str) -> list[str]:
+        """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""
+        records = self.instance.fetch_materializations(AssetKey(asset), limit=1000).records
+        return [r.partition_key for r in records]

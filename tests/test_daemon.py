@@ -1,0 +1,150 @@
+"""The listeners as operators run them: a real broker (Tansu), a real ``dagster-daemon``, the GWTM API test server.
+
+Each test publishes real sample notices and checks the effects the users see:
+every record posted exactly once with its contract name, every product
+written, nothing lost across a killed daemon or an API outage.
+"""
+
+import json
+
+import pytest
+from dagster import DagsterRunStatus
+
+from gwtm_assets.io.object_store import LocalObjectStore
+from gwtm_assets.notices.ligo import parse_ligo_notice
+
+from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
+from .dagster_daemon import DagsterDaemon, wait_for
+from .kafka_broker import TansuBroker
+
+pytestmark = pytest.mark.timeout(900)
+
+#: Alert records of the LIGO samples in TIME_ORDER, per event in posting order, one per sky map (the ext-update carries two).
+EXPECTED_ALERT_TYPES = {
+    "MS181101ab": ["EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc", "Retraction"],
+    "S230518h": ["Preliminary"],
+}
+EXPECTED_RECORDS = sum(len(types) for types in EXPECTED_ALERT_TYPES.values())
+LIGO_ASSETS = ("raw_alert", "skymap", "api_record", "alert_files", "contours", "moc")
+#: Every product of each named record (products.md); the retraction has only its raw notice.
+PRODUCT_SUFFIXES = ("_alert.json", ".fits.gz", "_moc.fits.gz", "-contours-smooth.json", "-moc50.fits", "-moc90.fits")
+
+
+@pytest.fixture(scope="module")
+def broker():
+    broker = TansuBroker()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def stream(broker, api_server, tmp_path, request):
+    """Fresh topics, storage and DAGSTER_HOME; yields (daemon, ligo topic, icecube topic)."""
+    name = request.node.name.replace("test_", "")[:40]
+    ligo_topic, icecube_topic = f"gw.{name}", f"ic.{name}"
+    broker.create_topic(ligo_topic)
+    broker.create_topic(icecube_topic)
+    daemon = DagsterDaemon(
+        tmp_path / "dagster_home",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "KAFKA_OFFSET_RESET": "earliest",
+            "KAFKA_GROUP_ID": f"gwtm-{name}",
+            "KAFKA_LIGO_TOPIC": ligo_topic,
+            "KAFKA_ICECUBE_TOPIC": icecube_topic,
+            "API_BASE": api_server.base,
+            "API_TOKEN": ADMIN_TOKEN,
+            "STORAGE_BUCKET_SOURCE": "local",
+            "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
+            "DRY_RUN": "false",
+            "WRITE_TO_STORAGE": "true",
+        },
+    )
+    yield daemon, ligo_topic, icecube_topic
+    daemon.stop_group()
+
+
+def ligo_notices() -> list[bytes]:
+    return [sample(name).read_bytes() for name in TIME_ORDER]
+
+
+def alert_types(api_server) -> dict[str, list[str]]:
+    """Posted alert types per event, in posting order (events run side by side, so only per-event order is fixed)."""
+    types: dict[str, list[str]] = {}
+    for request in api_server.state.posted("post_alert"):
+        types.setdefault(request.body["graceid"], []).append(request.body["alert_type"])
+    return types
+
+
+def records_posted(api_server) -> int:
+    return len(api_server.state.posted("post_alert"))
+
+
+def assert_products_complete(daemon: DagsterDaemon) -> None:
+    store = LocalObjectStore(daemon.env["LOCAL_STORAGE_DIR"])
+    for name in ("MS181101ab-EarlyWarning", "MS181101ab-Preliminary", "MS181101ab-Initial", "MS181101ab-Update",
+                 "MS181101ab-Update1", "MS181101ab-Update-ExtCoinc"):  # fmt: skip
+        for suffix in PRODUCT_SUFFIXES:
+            if not (name.endswith("ExtCoinc") and suffix == "_alert.json"):  # the raw notice is stored once, under the GW name
+                assert store.exists(f"test/{name}{suffix}"), f"test/{name}{suffix}"
+    assert store.exists("test/MS181101ab-Retraction_alert.json")
+    for suffix in PRODUCT_SUFFIXES:
+        assert store.exists(f"fit/S230518h-Preliminary{suffix}")
+
+
+def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean(stream, broker, api_server):
+    daemon, ligo_topic, icecube_topic = stream
+    daemon.start()
+    notices = ligo_notices()
+    broker.produce(ligo_topic, [*notices[:2], b'{"superevent_id": "MS181101ab", "oops": true}', *notices[2:]])
+    broker.produce(icecube_topic, [p.read_bytes() for p in ICECUBE_SAMPLES])
+
+    wait_for(lambda: records_posted(api_server) >= EXPECTED_RECORDS and len(api_server.state.posted("post_icecube_notice")) >= 2,
+             360, "every record posted")  # fmt: skip
+    wait_for(daemon.idle, 120, "all runs finished")
+    assert alert_types(api_server) == EXPECTED_ALERT_TYPES
+    assert len(api_server.state.posted("post_icecube_notice")) == 2
+    keys = sorted(parse_ligo_notice(raw).partition_key for raw in notices)
+    for asset in LIGO_ASSETS:
+        assert sorted(daemon.materialized_partitions(asset)) == keys, asset
+    assert len(daemon.materialized_partitions("icecube_record")) == 2
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert_products_complete(daemon)
+
+    store = LocalObjectStore(daemon.env["LOCAL_STORAGE_DIR"])
+    quarantined = [o.key for o in store.list("test/quarantine/")]
+    assert len(quarantined) == 2, quarantined
+    reason = store.get(next(k for k in quarantined if k.endswith(".reason.txt"))).decode()
+    assert f"{ligo_topic}[0]@2" in reason
+
+    assert daemon.terminate(timeout_s=60) == 0, daemon.log()[-3000:]
+
+
+def test_daemon_killed_after_the_first_record_loses_nothing_and_posts_nothing_twice(stream, broker, api_server):
+    daemon, ligo_topic, _ = stream
+    daemon.start()
+    broker.produce(ligo_topic, ligo_notices())
+    wait_for(lambda: api_server.state.posted("post_alert"), 240, "the first record")
+    daemon.kill()
+    posted_before_restart = records_posted(api_server)
+
+    daemon.start()
+    wait_for(lambda: records_posted(api_server) >= EXPECTED_RECORDS, 420, "every record posted after the restart")
+    wait_for(daemon.idle, 240, "all runs finished (the killed run failed by run monitoring and retried)")
+    assert alert_types(api_server) == EXPECTED_ALERT_TYPES, f"{posted_before_restart} posted before the kill"
+    assert_products_complete(daemon)
+    keys = {parse_ligo_notice(raw).partition_key for raw in ligo_notices()}
+    assert set(daemon.materialized_partitions("moc")) == keys
+
+
+def test_api_outage_delays_records_but_loses_none(stream, broker, api_server):
+    daemon, ligo_topic, _ = stream
+    api_server.outage(40)
+    daemon.start()
+    broker.produce(ligo_topic, ligo_notices()[:3])
+    wait_for(lambda: records_posted(api_server) >= 3, 420, "records posted once the API is back")
+    wait_for(daemon.idle, 120, "all runs finished")
+    assert alert_types(api_server) == {"MS181101ab": EXPECTED_ALERT_TYPES["MS181101ab"][:3]}
+    refused = [r for r in api_server.state.requests if r.status == 503]
+    assert refused, "the outage was never hit"
+    assert {r.status for r in daemon.runs()} <= {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE}
