@@ -7,11 +7,13 @@ from pathlib import Path
 from dagster import Definitions, FilesystemIOManager, load_assets_from_modules
 
 from gwtm_sensors.kafka import KafkaConsumerResource
-from gwtm_sensors.sensors import build_sensors, icecube_notice_job, ligo_alert_job
+from gwtm_sensors.sensors import build_sensors
 
 from .assets import icecube, ligo
 from .io.io_managers import IncomingNoticeIOManager, ProductIOManager
+from .jobs import icecube_notice_job, ligo_alert_job
 from .logging_setup import configure_logging
+from .replay import replay_backfill_sensor, replay_notices_job
 from .resources.gwtm_api import GWTMApiResource
 from .resources.settings import ListenerConfig
 from .resources.storage import AlertLedger, ProductStorage
@@ -68,12 +70,15 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
     configure_logging(settings)
     return Definitions(
         assets=[*LIGO_ASSETS, *ICECUBE_ASSETS],
-        jobs=[ligo_alert_job, icecube_notice_job],
-        sensors=build_sensors(
-            bool(settings.kafka_client_id or settings.kafka_bootstrap_servers),
-            settings.kafka_ligo_topic,
-            settings.kafka_icecube_topic,
-        ),
+        jobs=[ligo_alert_job, icecube_notice_job, replay_notices_job],
+        sensors=[
+            *build_sensors(
+                bool(settings.kafka_client_id or settings.kafka_bootstrap_servers),
+                settings.kafka_ligo_topic,
+                settings.kafka_icecube_topic,
+            ),
+            replay_backfill_sensor,
+        ],
         resources=build_resources(settings),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -13,10 +12,7 @@ from dagster import DagsterInstance, materialize
 
 from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
-from .io.io_managers import incoming_notice_key
-from .io.object_store import ObjectStore
-from .notices.icecube import parse_icecube_notice
-from .notices.ligo import parse_ligo_notice
+from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
 from .settings import GWTMSettings
@@ -57,19 +53,6 @@ class IngestResult:
         )
 
 
-def notice_kind(raw: bytes) -> str:
-    """``ligo`` or ``icecube``, from the notice's fields."""
-    try:
-        content = json.loads(raw)
-    except ValueError as exc:
-        raise NoticeValidationError(f"notice is not JSON: {exc}") from exc
-    if isinstance(content, dict) and "superevent_id" in content:
-        return "ligo"
-    if isinstance(content, dict) and "ref_ID" in content:
-        return "icecube"
-    raise NoticeValidationError("neither an igwn.gwalert notice (superevent_id) nor an IceCube notice (ref_ID)")
-
-
 def default_instance() -> DagsterInstance:
     """The instance in ``DAGSTER_HOME`` when set, else an ephemeral one."""
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
@@ -85,13 +68,12 @@ def ingest_notice(
     started = time.perf_counter()
     result = IngestResult(path=path)
     try:
-        kind = notice_kind(raw)
-        notice = parse_ligo_notice(raw) if kind == "ligo" else parse_icecube_notice(raw)
+        kind, notice = parse_notice(raw)
     except NoticeValidationError as exc:
         result.error = str(exc)
         return result
     result.partition_key, result.graceid = notice.partition_key, notice.graceid
-    resources["product_storage"].object_store().put(incoming_notice_key(notice.partition_key), raw)
+    land(resources["product_storage"].object_store(), notice)
     if kind == "ligo":
         result.alert_type = notice.alert_type
         partitions, assets = gw_alert_partitions, [ligo.incoming_gw_notice, *LIGO_ASSETS]
@@ -135,26 +117,6 @@ def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, 
     return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings, resources) for p in paths]
 
 
-def notice_time(raw: bytes) -> str:
-    """When a notice was created (``time_created`` or ``alert_datetime``), for replay in time order."""
-    try:
-        content = json.loads(raw)
-        return str(content.get("time_created") or content.get("alert_datetime") or "")
-    except (ValueError, AttributeError):
-        return ""
-
-
-def stored_notices(store: ObjectStore) -> list[tuple[str, bytes]]:
-    """Raw notices already in ``store`` (``*_alert.json`` and the landing area), deduplicated by content."""
-    found: dict[bytes, str] = {}
-    for directory in ("fit", "test"):
-        for info in store.list(f"{directory}/"):
-            name = info.key.rsplit("/", 1)[-1]
-            if name.endswith("_alert.json") or info.key.startswith(f"{directory}/incoming/"):
-                found.setdefault(store.get(info.key), info.key)
-    return [(key, raw) for raw, key in found.items()]
-
-
 def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None = None, instance: DagsterInstance | None = None) -> list[IngestResult]:
     """Re-materialize notices from files, or from storage when none are given, oldest first.
 
@@ -165,6 +127,4 @@ def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None 
     instance = instance or default_instance()
     resources = build_resources(settings)
     store = resources["product_storage"].object_store()
-    notices = [(str(p), Path(p).read_bytes()) for p in paths] if paths else stored_notices(store)
-    notices.sort(key=lambda item: notice_time(item[1]))
-    return [ingest_notice(raw, where, instance, settings, resources) for where, raw in notices]
+    return [ingest_notice(raw, where, instance, settings, resources) for where, raw in notices_oldest_first(store, paths)]

@@ -40,7 +40,9 @@ class LocalRunLauncher(DefaultRunLauncher):
         return True
 
     def run_worker_pid(self, run: DagsterRun) -> int | None:
-        records = self._instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT, ascending=False).records
+        records = self._instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.ENGINE_EVENT, ascending=False
+        ).records
         for record in records:
             event = record.event_log_entry.dagster_event
             metadata = event.event_specific_data.metadata if event and event.event_specific_data else {}
@@ -58,4 +60,3 @@ class LocalRunLauncher(DefaultRunLauncher):
         return CheckRunHealthResult(
             WorkerStatus.FAILED, f"run worker pid {pid} is gone (daemon or code server killed?)", run_worker_id=str(pid)
         )
-

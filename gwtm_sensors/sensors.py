@@ -22,8 +22,8 @@ from dagster import (
     sensor,
 )
 
-from gwtm_assets.io.io_managers import incoming_notice_key
 from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
+from gwtm_assets.notices.history import land
 from gwtm_assets.notices.icecube import parse_icecube_notice
 from gwtm_assets.notices.ligo import parse_ligo_notice, storage_dir
 from gwtm_assets.notices.validation import NoticeValidationError
@@ -92,7 +92,7 @@ def poll_notices(
                 store.put(key.replace(".json", ".reason.txt"), f"{where}: {exc}".encode())
                 context.log.error("quarantined %s as %s: %s", where, key, exc)
             else:
-                store.put(incoming_notice_key(notice.partition_key), raw)
+                land(store, notice)
                 keys.append(notice.partition_key)
                 context.log.info("landed %s as partition %s", where, notice.partition_key)
             cursor[str(message.partition())] = message.offset() + 1

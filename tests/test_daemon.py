@@ -5,17 +5,15 @@ every record posted exactly once with its contract name, every product
 written, nothing lost across a killed daemon or an API outage.
 """
 
-import json
-
 import pytest
 from dagster import DagsterRunStatus
 
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.testing.daemon import DagsterDaemon, wait_for
+from gwtm_assets.testing.tansu import TansuBroker
 
 from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
-from .dagster_daemon import DagsterDaemon, wait_for
-from .kafka_broker import TansuBroker
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -85,7 +83,9 @@ def assert_products_complete(daemon: DagsterDaemon) -> None:
     for name in ("MS181101ab-EarlyWarning", "MS181101ab-Preliminary", "MS181101ab-Initial", "MS181101ab-Update",
                  "MS181101ab-Update1", "MS181101ab-Update-ExtCoinc"):  # fmt: skip
         for suffix in PRODUCT_SUFFIXES:
-            if not (name.endswith("ExtCoinc") and suffix == "_alert.json"):  # the raw notice is stored once, under the GW name
+            if not (
+                name.endswith("ExtCoinc") and suffix == "_alert.json"
+            ):  # the raw notice is stored once, under the GW name
                 assert store.exists(f"test/{name}{suffix}"), f"test/{name}{suffix}"
     assert store.exists("test/MS181101ab-Retraction_alert.json")
     for suffix in PRODUCT_SUFFIXES:

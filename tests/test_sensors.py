@@ -9,11 +9,11 @@ from gwtm_assets.assets import ligo
 from gwtm_assets.definitions import LIGO_ASSETS, build_resources
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.testing.tansu import TansuBroker
 from gwtm_sensors.kafka import KafkaConsumerResource
 from gwtm_sensors.sensors import build_sensors
 
 from .conftest import ICECUBE_SAMPLES, sample
-from .kafka_broker import TansuBroker
 
 
 @pytest.fixture(scope="module")

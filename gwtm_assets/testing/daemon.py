@@ -1,4 +1,4 @@
-"""A real ``dagster-daemon`` for the tests: its own DAGSTER_HOME (this repository's dagster.yaml), our workspace."""
+"""A real ``dagster-daemon`` for tests and benchmarks: its own DAGSTER_HOME (this repository's dagster.yaml), our workspace."""
 
 from __future__ import annotations
 
@@ -39,11 +39,12 @@ class DagsterDaemon:
         self.process: subprocess.Popen | None = None
         self.instance = DagsterInstance.from_config(str(home))
 
-    def start(self) -> DagsterDaemon:
-        daemon = Path(sys.executable).parent / "dagster-daemon"
+    def start(self, command: tuple[str, ...] = ("dagster-daemon", "run")) -> DagsterDaemon:
+        """Start ``dagster-daemon run`` (or e.g. ``("dagster", "dev", "-p", "3000")``) on our workspace."""
+        executable = Path(sys.executable).parent / command[0]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(daemon), "run", "-w", str(REPO / "workspace.yaml")],
+                [str(executable), *command[1:], "-w", str(REPO / "workspace.yaml")],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         return self
@@ -77,10 +78,19 @@ class DagsterDaemon:
 
     def idle(self) -> bool:
         """No run queued, starting or in progress."""
-        busy = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
+        busy = (
+            DagsterRunStatus.QUEUED,
+            DagsterRunStatus.NOT_STARTED,
+            DagsterRunStatus.STARTING,
+            DagsterRunStatus.STARTED,
+        )
         return not self.runs(*busy)
 
     def materialized_partitions(self, asset: str) -> list[str]:
         """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""
-        records = self.instance.fetch_materializations(AssetKey(asset), limit=1000).records
-        return [r.partition_key for r in records]
+        return [partition for partition, _ in self.materializations(asset)]
+
+    def materializations(self, asset: str) -> list[tuple[str, float]]:
+        """``(partition key, unix time)`` of every materialization of ``asset``."""
+        records = self.instance.fetch_materializations(AssetKey(asset), limit=10_000).records
+        return [(r.partition_key, r.timestamp) for r in records]
