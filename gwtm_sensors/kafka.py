@@ -37,6 +37,8 @@ class KafkaConsumerResource(ConfigurableResource):
             "max.partition.fetch.bytes": NOTICE_MAX_BYTES,
             "fetch.max.bytes": 2 * NOTICE_MAX_BYTES,
             "receive.message.max.bytes": 2 * NOTICE_MAX_BYTES + 1_000_000,
+            # A fetch the broker holds open returns within 100 ms of a new notice (librdkafka's default: 500 ms).
+            "fetch.wait.max.ms": 100,
         }
 
     def consumer(self) -> confluent_kafka.Consumer:

@@ -123,3 +123,15 @@ def test_map_not_covering_the_sky_is_rejected(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
     with pytest.raises(SkymapError, match="of the sky"):
         read_multiorder_fits(path.read_bytes())
+
+
+@pytest.mark.parametrize("order", [0, 1, 3, 10, 16, 29])
+def test_nested_pixel_centres_match_healpy(order):
+    from gwtm_assets.science.skymap import nest_pixel_centres_deg
+
+    nside = 1 << order
+    ipix = np.random.default_rng(order).integers(0, 12 * nside * nside, 20_000)
+    ra, dec = nest_pixel_centres_deg(order, ipix)
+    ra_hp, dec_hp = hp.pix2ang(nside, ipix, nest=True, lonlat=True)
+    np.testing.assert_allclose(dec, dec_hp, atol=1e-9)
+    np.testing.assert_allclose(((ra - ra_hp + 180) % 360 - 180) * np.cos(np.radians(dec)), 0, atol=1e-9)

@@ -193,16 +193,49 @@ def credible_areas_deg2(sky: MultiOrderSkyMap, levels: tuple[float, ...] = (0.5,
     return np.interp(np.asarray(levels), np.pad(cum_prob, (1, 0)), np.pad(cum_area, (1, 0)), right=FULL_SKY_DEG2)
 
 
+#: Ring and longitude offsets of the 12 base pixels (HEALPix, Gorski et al. 2005).
+_FACE_RING = np.array([2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4])
+_FACE_LON = np.array([1, 3, 5, 7, 0, 2, 4, 6, 1, 3, 5, 7])
+
+
+def _compact_bits(value: np.ndarray) -> np.ndarray:
+    """The even bits of ``value`` packed together (undoes the NESTED bit interleaving)."""
+    out = np.zeros_like(value)
+    for bit in range(30):
+        out |= ((value >> (2 * bit)) & 1) << bit
+    return out
+
+
+def nest_pixel_centres_deg(order: int, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(RA, Dec) in degrees of the centres of NESTED pixels ``ipix`` at ``order``.
+
+    The HEALPix ``pix2ang`` for NESTED indices in numpy, so the statistics a
+    run posts first do not import healpy (which imports matplotlib: ~1 s).
+    """
+    ipix = np.asarray(ipix, dtype=np.int64)
+    nside = 1 << order
+    face, within = np.divmod(ipix, nside * nside)
+    ix, iy = _compact_bits(within), _compact_bits(within >> 1)
+    jr = _FACE_RING[face] * nside - ix - iy - 1
+    north, south = jr < nside, jr > 3 * nside
+    nr = np.where(north, jr, np.where(south, 4 * nside - jr, nside))
+    fact2 = 4.0 / (12 * nside * nside)
+    z = np.where(north, 1 - nr * nr * fact2, np.where(south, nr * nr * fact2 - 1, (2 * nside - jr) * 2 * nside * fact2))
+    kshift = np.where(north | south, 0, (jr - nside) & 1)
+    jp = (_FACE_LON[face] * nr + ix - iy + 1 + kshift) // 2
+    jp = np.where(jp > 4 * nside, jp - 4 * nside, np.where(jp < 1, jp + 4 * nside, jp))
+    phi = (jp - (kshift + 1) * 0.5) * (np.pi / 2 / nr)
+    return np.degrees(phi) % 360.0, np.degrees(np.arcsin(np.clip(z, -1, 1)))
+
+
 def pixel_centres_deg(uniq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(RA, Dec) in degrees of the centres of NUNIQ pixels."""
-    import healpy as hp
-
     order, ipix = uniq_to_order_ipix(uniq)
     ra = np.empty(order.shape)
     dec = np.empty(order.shape)
     for o in np.unique(order):
         sel = order == o
-        ra[sel], dec[sel] = hp.pix2ang(1 << int(o), ipix[sel], nest=True, lonlat=True)
+        ra[sel], dec[sel] = nest_pixel_centres_deg(int(o), ipix[sel])
     return ra, dec
 
 
