@@ -76,7 +76,7 @@ def poll_notices(
         partitions = sorted(metadata.topics[topic].partitions)
         consumer.assign([TopicPartition(topic, p, cursor.get(str(p), OFFSET_STORED)) for p in partitions])
         first = consumer.poll(LONG_POLL_S)
-        messages = [first, *consumer.consume(MAX_NOTICES_PER_TICK - 1, timeout=0.2)] if first is not None else []
+        messages = [first, *consumer.consume(MAX_NOTICES_PER_TICK - 1, timeout=0)] if first is not None else []
         for message in messages:
             if message.error() is not None:
                 if message.error().code() != KafkaError._PARTITION_EOF:

@@ -1,6 +1,7 @@
 """Sky map statistics and flat maps against ligo.skymap, and against analytic Gaussians."""
 
 import gzip
+import io
 
 import healpy as hp
 import numpy as np
@@ -135,3 +136,35 @@ def test_nested_pixel_centres_match_healpy(order):
     ra_hp, dec_hp = hp.pix2ang(nside, ipix, nest=True, lonlat=True)
     np.testing.assert_allclose(dec, dec_hp, atol=1e-9)
     np.testing.assert_allclose(((ra - ra_hp + 180) % 360 - 180) * np.cos(np.radians(dec)), 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("path", SKYMAP_SAMPLES, ids=lambda p: p.stem)
+def test_numpy_fits_reader_matches_astropy(path):
+    from astropy.io import fits
+
+    from gwtm_assets.science.fits_table import read_bintable
+
+    _, raw = load_sky(path)
+    data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    header, columns = read_bintable(data)
+    with fits.open(io.BytesIO(data)) as hdus:
+        expected = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY", "")}
+        assert header == expected
+        assert list(columns) == list(hdus[1].data.names)
+        for name in columns:
+            np.testing.assert_array_equal(columns[name], hdus[1].data[name])
+
+
+def test_numpy_fits_reader_refuses_what_it_does_not_handle():
+    from astropy.io import fits
+
+    from gwtm_assets.science.fits_table import UnsupportedFITS, read_bintable
+
+    buffer = io.BytesIO()
+    table = fits.BinTableHDU.from_columns([fits.Column(name="PROBDENSITY", format="J", array=np.arange(12))])
+    table.header["TSCAL1"], table.header["TZERO1"] = 0.5, 1.0
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(buffer)
+    with pytest.raises(UnsupportedFITS, match="scaled"):
+        read_bintable(buffer.getvalue())
+    with pytest.raises(UnsupportedFITS):
+        read_bintable(b"not a FITS file")

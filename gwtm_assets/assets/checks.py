@@ -10,7 +10,6 @@ import io
 import json
 
 import numpy as np
-from astropy.io import fits
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from ..science.contours import probability_inside_rings
@@ -60,6 +59,8 @@ def check_mocs(mocs_by_name: dict[str, tuple[bytes, float]]) -> AssetCheckResult
 
 def check_flat_maps(flat_by_name: dict[str, bytes]) -> AssetCheckResult:
     """``{file: gzip FITS bytes}`` -> whether each flat map's PROB column sums to 1."""
+    from astropy.io import fits  # an independent reader of what science.skymap wrote; imported when first needed
+
     totals = {}
     for name, data in flat_by_name.items():
         with fits.open(io.BytesIO(gzip.decompress(data))) as hdus:

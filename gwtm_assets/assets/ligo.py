@@ -124,7 +124,7 @@ def _same_record(held: dict[str, Any], record: dict[str, Any]) -> bool:
 
     def when(value: Any) -> datetime | None:
         try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+            return datetime.fromisoformat(str(value)).replace(tzinfo=None)
         except ValueError:
             return None
 

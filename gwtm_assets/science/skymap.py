@@ -14,8 +14,9 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-from astropy.io import fits
 from isal import igzip, isal_zlib
+
+from .fits_table import UnsupportedFITS, read_bintable
 
 SR_TO_DEG2 = float(np.square(180.0 / np.pi))
 FULL_SKY_DEG2 = 4.0 * np.pi * SR_TO_DEG2
@@ -130,26 +131,31 @@ def read_multiorder_fits(data: bytes) -> MultiOrderSkyMap:
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     try:
-        with fits.open(io.BytesIO(data), memmap=False) as hdus:
-            if len(hdus) < 2:
-                raise SkymapError("sky map FITS has no table extension")
-            table = hdus[1].data
-            header = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY", "")}
-            names = set(table.names)
-            if not {"UNIQ", "PROBDENSITY"} <= names:
-                raise SkymapError(f"sky map lacks UNIQ/PROBDENSITY columns (has {sorted(names)})")
-            uniq = np.asarray(table["UNIQ"], dtype=np.int64)
-            probdensity = np.asarray(table["PROBDENSITY"], dtype=np.float64)
-            distance = (
-                {c: np.asarray(table[c], dtype=np.float64) for c in DISTANCE_COLUMNS}
-                if set(DISTANCE_COLUMNS) <= names
-                else {}
-            )
-    except OSError as exc:
-        raise SkymapError(f"sky map is not a readable FITS file: {exc}") from exc
+        header, columns = read_bintable(data)
+    except UnsupportedFITS:
+        header, columns = _read_bintable_with_astropy(data)
+    if not {"UNIQ", "PROBDENSITY"} <= columns.keys():
+        raise SkymapError(f"sky map lacks UNIQ/PROBDENSITY columns (has {sorted(columns)})")
+    uniq = np.asarray(columns["UNIQ"], dtype=np.int64)
+    probdensity = np.asarray(columns["PROBDENSITY"], dtype=np.float64)
+    distance = {c: np.asarray(columns[c], dtype=np.float64) for c in DISTANCE_COLUMNS} if set(DISTANCE_COLUMNS) <= columns.keys() else {}
     sky = MultiOrderSkyMap(uniq=uniq, probdensity=probdensity, distance=distance, header=header)
     _check_probability(sky)
     return sky
+
+
+def _read_bintable_with_astropy(data: bytes) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """What ``read_bintable`` leaves to astropy (scaled columns, unusual layouts)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(io.BytesIO(data), memmap=False) as hdus:
+            if len(hdus) < 2:
+                raise SkymapError("sky map FITS has no table extension")
+            header = {k: v for k, v in hdus[1].header.items() if k not in ("COMMENT", "HISTORY", "")}
+            return header, {name: np.asarray(hdus[1].data[name]) for name in hdus[1].data.names}
+    except OSError as exc:
+        raise SkymapError(f"sky map is not a readable FITS file: {exc}") from exc
 
 
 def _check_probability(sky: MultiOrderSkyMap) -> None:
@@ -368,6 +374,8 @@ def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int
         table[name] = values
     # Astropy's table writer copies and scales each column (about 0.5 s for
     # nside 512); the header comes from astropy, the data is the array's bytes.
+    from astropy.io import fits  # deferred: ~0.4 s to import, not needed before a run posts its record
+
     header = fits.BinTableHDU(data=table[:1]).header
     header["NAXIS2"] = npix
     for i, name in enumerate(columns, start=1):

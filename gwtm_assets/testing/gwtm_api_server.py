@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
 ALERT_STRINGS = (
@@ -47,7 +47,7 @@ def validate_alert(body: Any) -> list[dict[str, str]]:
             errors.append({"field": name, "error": "must be a string"})
         elif name in ALERT_DATES:
             try:
-                datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                datetime.fromisoformat(str(value))
             except ValueError:
                 errors.append({"field": name, "error": "must be an ISO 8601 datetime"})
         elif name in ALERT_INTS and (not isinstance(value, int) or isinstance(value, bool)):
@@ -186,12 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("galaxies"), list):
             return 400, {"message": "Request validation error", "errors": [{"field": "galaxies", "error": "required"}]}
         try:
-            sent = datetime.fromisoformat(str(body["timesent_stamp"]).replace("Z", "+00:00")).replace(tzinfo=None)
+            sent = datetime.fromisoformat(str(body["timesent_stamp"])).replace(tzinfo=None)
         except (KeyError, ValueError):
             return 400, {"message": "Request validation error", "errors": [{"field": "timesent_stamp", "error": "datetime"}]}
         alerts = [
             a for a in s.alerts if a["graceid"] == body.get("graceid") and "timesent" in a
-            and abs((datetime.fromisoformat(a["timesent"].replace("Z", "+00:00")).replace(tzinfo=None) - sent).total_seconds()) <= 15
+            and abs((datetime.fromisoformat(a["timesent"]).replace(tzinfo=None) - sent).total_seconds()) <= 15
         ]  # fmt: skip
         if not alerts:
             return 200, {"message": "", "errors": ["no alert within 15 s of timesent_stamp"], "warnings": []}
@@ -223,7 +223,7 @@ class GWTMApiTestServer:
         self.state.outage_status = status
         self.state.outage_until = time.monotonic() + seconds
 
-    def __enter__(self) -> GWTMApiTestServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
