@@ -34,6 +34,12 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if any(not r.success for r in results) else 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main()
+
+
 def _dev_api(args: argparse.Namespace) -> int:
     from .testing.gwtm_api_server import GWTMApiTestServer
 
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     replay = commands.add_parser("replay", help="re-materialize stored notices (or files) in time order")
     replay.add_argument("files", nargs="*", help="notice files; default: every raw notice in storage")
     replay.set_defaults(func=_replay)
+    demo = commands.add_parser("demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples")
+    demo.set_defaults(func=_demo)
     dev_api = commands.add_parser("dev-api", help="serve the contract-checking GWTM API for local runs")
     dev_api.add_argument("--port", type=int, default=8765)
     dev_api.add_argument("--token", default="dev-admin-token")

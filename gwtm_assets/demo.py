@@ -1,0 +1,139 @@
+"""The embedded default (``make demo``): the listeners end to end on one machine, no credentials.
+
+A local Kafka-protocol broker (Tansu), the project's GWTM API, ``dagster dev``
+(UI + daemon, both sensors running) on a local instance and local storage;
+the bundled samples are published to the broker as GCN would, and once every
+partition is materialized the records and products are listed. The UI stays
+up until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from .notices.history import notices_oldest_first, parse_notice
+from .settings import GWTMSettings
+from .testing.daemon import REPO, DagsterDaemon, wait_for
+from .testing.gwtm_api_server import GWTMApiTestServer
+from .testing.tansu import TansuBroker
+
+log = logging.getLogger(__name__)
+
+SAMPLES = REPO / "samples"
+DEMO_TOKEN = "demo-admin-token"
+
+
+def publish_samples(broker: TansuBroker, settings: GWTMSettings) -> dict[str, list[str]]:
+    """Produce every bundled sample, oldest first, to its topic; returns the partition keys by kind."""
+    files = sorted((SAMPLES / "ligo").glob("*.json")) + sorted((SAMPLES / "icecube").glob("*.json"))
+    keys: dict[str, list[str]] = {"ligo": [], "icecube": []}
+    for _, raw in notices_oldest_first(None, files):
+        kind, notice = parse_notice(raw)
+        broker.produce(settings.kafka_ligo_topic if kind == "ligo" else settings.kafka_icecube_topic, [raw])
+        keys[kind].append(notice.partition_key)
+    return keys
+
+
+def summary(api: GWTMApiTestServer, storage_dir: Path) -> str:
+    lines = ["Records posted to the GWTM API:"]
+    for request in api.state.posted("post_alert"):
+        lines.append(f"  alert    {request.body['graceid']:12s} {request.body['alert_type']}")
+    for request in api.state.posted("post_icecube_notice"):
+        lines.append(f"  icecube  {request.body['notice_data']['ref_id']}")
+    lines.append(f"Products in {storage_dir}:")
+    for path in sorted(storage_dir.rglob("*")):
+        relative = path.relative_to(storage_dir)
+        if path.is_file() and not any(
+            part.startswith(".") or part in ("incoming", "ledger") for part in relative.parts
+        ):
+            lines.append(f"  {relative}  ({path.stat().st_size:,} bytes)")
+    return "\n".join(lines)
+
+
+def fresh_directory(path: Path) -> None:
+    """Empty ``path`` if it is ours (under the repository) so each demo starts clean; refuse anything else that holds data."""
+    if path.exists() and path.is_relative_to(REPO):
+        shutil.rmtree(path)
+    elif path.exists() and any(path.iterdir()):
+        raise SystemExit(f"{path} is not empty; point the demo at a new directory")
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui: bool) -> int:
+    # A new in-memory broker restarts offsets at 0: an old instance's sensor cursors would skip every sample.
+    fresh_directory(home)
+    fresh_directory(storage_dir)
+    with GWTMApiTestServer(admin_token=DEMO_TOKEN, port=api_port) as api:
+        broker = TansuBroker()
+        settings = GWTMSettings(kafka_bootstrap_servers=broker.bootstrap)
+        for topic in (settings.kafka_ligo_topic, settings.kafka_icecube_topic):
+            broker.create_topic(topic)
+        dagster = DagsterDaemon(
+            home,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                "KAFKA_OFFSET_RESET": "earliest",
+                "KAFKA_CLIENT_ID": "",
+                "API_BASE": api.base,
+                "API_TOKEN": DEMO_TOKEN,
+                "STORAGE_BUCKET_SOURCE": "local",
+                "LOCAL_STORAGE_DIR": str(storage_dir),
+                "DRY_RUN": "false",
+                "WRITE_TO_STORAGE": "true",
+            },
+        )
+        try:
+            dagster.start(("dagster", "dev", "-p", str(ui_port), "-h", "127.0.0.1"))
+            print(
+                f"== Broker {broker.bootstrap}, GWTM API {api.base}, Dagster UI http://127.0.0.1:{ui_port} (log: {dagster.log_path})",
+                flush=True,
+            )
+            started = time.monotonic()
+            keys = publish_samples(broker, settings)
+            print(
+                f"== Published {len(keys['ligo'])} LIGO/Virgo/KAGRA and {len(keys['icecube'])} IceCube notices; waiting for the sensors and runs",
+                flush=True,
+            )
+            for kind, asset in (("ligo", "moc"), ("icecube", "icecube_record")):
+                wanted = set(keys[kind])
+                wait_for(
+                    lambda a=asset, w=wanted: w <= set(dagster.materialized_partitions(a)),
+                    600,
+                    f"every {kind} partition",
+                )
+            wait_for(dagster.idle, 300, "the last runs to finish")
+            print(
+                f"== All {sum(map(len, keys.values()))} notices materialized in {time.monotonic() - started:.0f} s\n",
+                flush=True,
+            )
+            print(summary(api, storage_dir), flush=True)
+            if not keep_ui:
+                return 0
+            print(f"\n== Dagster UI on http://127.0.0.1:{ui_port} (Ctrl-C to stop)", flush=True)
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            dagster.process.wait()
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if dagster.process and dagster.process.poll() is None:
+                dagster.terminate()
+            broker.stop()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    home = Path(os.environ.get("DAGSTER_HOME", REPO / ".dagster_home"))
+    storage = Path(os.environ.get("LOCAL_STORAGE_DIR", REPO / "gwtm-data"))
+    return run_demo(
+        home.resolve(),
+        storage.resolve(),
+        int(os.environ.get("DEMO_PORT", "3000")),
+        int(os.environ.get("DEMO_API_PORT", "8765")),
+        keep_ui=os.environ.get("DEMO_NO_UI") != "1",
+    )
