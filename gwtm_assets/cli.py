@@ -23,6 +23,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if args.launch:
+        return _launch_replay(args)
     from .ingest import replay
     from .logging_setup import configure_logging
 
@@ -32,6 +34,27 @@ def _replay(args: argparse.Namespace) -> int:
     for result in results:
         print(result.line(), flush=True)
     return 1 if any(not r.success for r in results) else 0
+
+
+def _launch_replay(args: argparse.Namespace) -> int:
+    """Submit ``replay_notices_job`` to the instance in DAGSTER_HOME; its daemon registers and backfills the notices."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("gwtm-cron replay --launch: set DAGSTER_HOME to the instance the daemon runs on", file=sys.stderr)
+        return 2
+    config = {
+        "ops": {"register_replay_partitions": {"config": {"paths": [str(Path(f).resolve()) for f in args.files]}}}
+    }
+    beside_python = Path(sys.executable).parent / "dagster"  # the same environment as this command, even off PATH
+    dagster = str(beside_python) if beside_python.exists() else shutil.which("dagster") or "dagster"
+    command = [dagster, "job", "launch", "-w", args.workspace, "-j", "replay_notices_job",
+               "--config-json", json.dumps(config)]  # fmt: skip
+    return subprocess.run(command, check=False).returncode
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -61,8 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     ingest.set_defaults(func=_ingest)
     replay = commands.add_parser("replay", help="re-materialize stored notices (or files) in time order")
     replay.add_argument("files", nargs="*", help="notice files; default: every raw notice in storage")
+    replay.add_argument(
+        "--launch", action="store_true",
+        help="submit replay_notices_job to the running instance (DAGSTER_HOME) instead of running in this process; "
+        "the daemon registers the partitions and backfills them in time order",
+    )  # fmt: skip
+    replay.add_argument(
+        "--workspace", default="workspace.yaml", help="workspace file of the running instance (with --launch)"
+    )
     replay.set_defaults(func=_replay)
-    demo = commands.add_parser("demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples")
+    demo = commands.add_parser(
+        "demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples"
+    )
     demo.set_defaults(func=_demo)
     dev_api = commands.add_parser("dev-api", help="serve the contract-checking GWTM API for local runs")
     dev_api.add_argument("--port", type=int, default=8765)
