@@ -28,6 +28,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/bench_ligo_products.py
 	$(BIN)/python benchmarks/bench_ingest_memory.py
+	$(BIN)/python benchmarks/bench_stream_latency.py
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) $(DEMO_DATA) .pytest_cache
