@@ -87,7 +87,9 @@ def ingest_notice(
         instance=instance,
         resources=resources,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "DEBUG" if settings.log_level == "DEBUG" else "WARNING"}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "DEBUG" if settings.log_level == "DEBUG" else "WARNING"}}}
+        },
     )
     result.elapsed_ms = 1000 * (time.perf_counter() - started)
     if not run.success:
@@ -109,7 +111,9 @@ def ingest_notice(
     return result
 
 
-def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, instance: DagsterInstance | None = None) -> list[IngestResult]:
+def ingest_files(
+    paths: list[str | Path], settings: GWTMSettings | None = None, instance: DagsterInstance | None = None
+) -> list[IngestResult]:
     """Ingest saved notices in the order given."""
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
@@ -117,7 +121,9 @@ def ingest_files(paths: list[str | Path], settings: GWTMSettings | None = None, 
     return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings, resources) for p in paths]
 
 
-def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None = None, instance: DagsterInstance | None = None) -> list[IngestResult]:
+def replay(
+    settings: GWTMSettings | None = None, paths: list[str | Path] | None = None, instance: DagsterInstance | None = None
+) -> list[IngestResult]:
     """Re-materialize notices from files, or from storage when none are given, oldest first.
 
     Partitions and names already decided are reused (the ledger), so replaying
@@ -127,4 +133,6 @@ def replay(settings: GWTMSettings | None = None, paths: list[str | Path] | None 
     instance = instance or default_instance()
     resources = build_resources(settings)
     store = resources["product_storage"].object_store()
-    return [ingest_notice(raw, where, instance, settings, resources) for where, raw in notices_oldest_first(store, paths)]
+    return [
+        ingest_notice(raw, where, instance, settings, resources) for where, raw in notices_oldest_first(store, paths)
+    ]

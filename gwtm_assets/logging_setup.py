@@ -14,7 +14,9 @@ def configure_logging(settings: GWTMSettings) -> None:
     """Text logs by default; one JSON object per line with ``LOG_FORMAT=json`` (for Kubernetes)."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}))
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+        )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     level = settings.log_level if settings.verbose else max(logging.WARNING, logging.getLevelName(settings.log_level))

@@ -36,6 +36,29 @@ class GWTMSettings(BaseSettings):
     local_storage_dir: str = Field("./gwtm-data", description="Root directory of the local backend.")
     aws_bucket: str = Field("gwtreasuremap", description="S3 bucket.")
     aws_default_region: str = Field("us-east-2", description="AWS region.")
+    aws_endpoint_url: str = Field(
+        "", description="S3-compatible endpoint instead of AWS (MinIO, Ceph, Swift's S3 API)."
+    )
+    aws_access_key_id: str = Field("", description="AWS access key; empty: boto3's default credential chain.")
+    aws_secret_access_key: str = Field("", description="AWS secret key.", repr=False)
+    azure_account_name: str = Field("", description="Azure storage account name.")
+    azure_account_key: str = Field("", description="Azure storage account key.", repr=False)
+    azure_storage_connection_string: str = Field(
+        "",
+        description="Azure connection string (Azurite, other endpoints); overrides the account name/key.",
+        repr=False,
+    )
+    os_auth_url: str = Field("", description="OpenStack auth endpoint: Keystone v3 (`.../v3`) or v1 (`.../auth/v1.0`).")
+    os_username: str = Field("", description="OpenStack user (v3) or `account:user` (v1).")
+    os_password: str = Field("", description="OpenStack password (v3) or key (v1).", repr=False)
+    os_project_name: str = Field("", description="OpenStack project (tenant).")
+    os_user_domain_name: str = Field("Default", description="Keystone user domain.")
+    os_project_domain_name: str = Field("Default", description="Keystone project domain.")
+    os_application_credential_id: str = Field(
+        "", description="Keystone application credential id (instead of user/password)."
+    )
+    os_application_credential_secret: str = Field("", description="Keystone application credential secret.", repr=False)
+    os_region_name: str = Field("", description="OpenStack region of the object store endpoint.")
     os_container_name: str = Field("gwtreasuremap", description="Swift container.")
 
     # Behaviour

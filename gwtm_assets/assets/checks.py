@@ -40,7 +40,9 @@ def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -
         for feature in json.loads(data)["features"]:
             level = feature["properties"]["credible_level"]
             depth = min(sky.max_order + 1, 13)
-            enclosed[f"{name}@{level}"] = round(probability_inside_rings(sky, feature["geometry"]["coordinates"], depth), 4)
+            enclosed[f"{name}@{level}"] = round(
+                probability_inside_rings(sky, feature["geometry"]["coordinates"], depth), 4
+            )
     bad = {k: v for k, v in enclosed.items() if abs(v - int(k.rsplit("@", 1)[1]) / 100) > PROBABILITY_TOLERANCE}
     return AssetCheckResult(
         check_name=CONTOURS_CHECK.name,
@@ -52,9 +54,13 @@ def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -
 
 def check_mocs(mocs_by_name: dict[str, tuple[bytes, float]]) -> AssetCheckResult:
     """``{file: (MOC FITS bytes, credible area deg2)}`` -> whether each MOC's area is within 1%."""
-    ratios = {name: round(moc_area_deg2(moc_from_fits_bytes(data)) / area, 5) for name, (data, area) in mocs_by_name.items()}
+    ratios = {
+        name: round(moc_area_deg2(moc_from_fits_bytes(data)) / area, 5) for name, (data, area) in mocs_by_name.items()
+    }
     bad = {k: v for k, v in ratios.items() if abs(v - 1) > MOC_AREA_TOLERANCE}
-    return AssetCheckResult(check_name=MOC_CHECK.name, passed=not bad, metadata={"area_ratio": ratios, "outside_tolerance": bad})
+    return AssetCheckResult(
+        check_name=MOC_CHECK.name, passed=not bad, metadata={"area_ratio": ratios, "outside_tolerance": bad}
+    )
 
 
 def check_flat_maps(flat_by_name: dict[str, bytes]) -> AssetCheckResult:
@@ -66,4 +72,6 @@ def check_flat_maps(flat_by_name: dict[str, bytes]) -> AssetCheckResult:
         with fits.open(io.BytesIO(gzip.decompress(data))) as hdus:
             totals[name] = float(np.sum(hdus[1].data["PROB"], dtype=np.float64))
     bad = {k: v for k, v in totals.items() if abs(v - 1) > FLAT_SUM_TOLERANCE}
-    return AssetCheckResult(check_name=FLAT_MAP_CHECK.name, passed=not bad, metadata={"total_probability": totals, "outside_tolerance": bad})
+    return AssetCheckResult(
+        check_name=FLAT_MAP_CHECK.name, passed=not bad, metadata={"total_probability": totals, "outside_tolerance": bad}
+    )

@@ -1,6 +1,5 @@
 """Assets of one IceCube LVK Nu Track Search notice (partitioned by ``icecube_notices``)."""
 
-
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, SourceAsset, asset
@@ -22,7 +21,9 @@ incoming_icecube_notice = SourceAsset(
 )
 
 
-@asset(partitions_def=icecube_notice_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
+@asset(
+    partitions_def=icecube_notice_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"}
+)
 def icecube_notice(context: AssetExecutionContext, incoming_icecube_notice: bytes) -> Output[IceCubeNotice]:
     """The IceCube notice, validated against GCN's schema (both event layouts)."""
     notice = parse_icecube_notice(incoming_icecube_notice)

@@ -5,7 +5,6 @@ the slower products (``alert_files``, ``contours``, ``moc``) follow and are
 named after what ``api_record`` decided.
 """
 
-
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -129,7 +128,12 @@ def _same_record(held: dict[str, Any], record: dict[str, Any]) -> bool:
             return None
 
     a, b = when(held.get("timesent")), when(record.get("timesent"))
-    return held.get("alert_type") == record["alert_type"] and a is not None and b is not None and abs(a - b).total_seconds() < 1
+    return (
+        held.get("alert_type") == record["alert_type"]
+        and a is not None
+        and b is not None
+        and abs(a - b).total_seconds() < 1
+    )
 
 
 @asset(
@@ -175,7 +179,9 @@ def api_record(
             elif gwtm_api.posts_enabled:
                 index = len(held)
             else:  # no API to count records: number by what the ledger has named
-                index = alert_ledger.count_posted(notice.storage_dir, notice.graceid, record["alert_type"], context.partition_key)
+                index = alert_ledger.count_posted(
+                    notice.storage_dir, notice.graceid, record["alert_type"], context.partition_key
+                )
             entry = {
                 "name": product_name(notice.graceid, record["alert_type"], index),
                 "alert_type": record["alert_type"],
@@ -263,7 +269,9 @@ def contours(
         files[key] = json.dumps(geojson).encode()
         checked[key] = (files[key], decoded.sky)
         rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
-    yield Output(ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)})
+    yield Output(
+        ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)}
+    )
     yield check_contours(checked)
 
 
@@ -284,5 +292,7 @@ def moc(
             files[key] = moc_fits_bytes(region)
             checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)
-    yield Output(ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)})
+    yield Output(
+        ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)}
+    )
     yield check_mocs(checked)

@@ -1,6 +1,6 @@
 """IO managers: the only code that moves asset values in and out of storage."""
 
-
+import pickle
 import time
 from dataclasses import dataclass, field
 
@@ -84,3 +84,26 @@ class IncomingNoticeIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> bytes:
         return self.storage.object_store().get(incoming_notice_key(context.asset_partition_key))
+
+
+class PickledValueIOManager(ConfigurableIOManager):
+    """Values passed between a run's assets (decoded maps, records), pickled into the product storage.
+
+    Objects ``intermediates/<asset>/<partition>.pickle`` in whichever backend
+    ``STORAGE_BUCKET_SOURCE`` selects (for Azure Blob, container ``intermediates``),
+    so any asset re-materializes alone from the UI on any deployment.
+    """
+
+    storage: ResourceDependency[ProductStorage]
+    prefix: str = "intermediates"
+
+    def _key(self, asset_path: list[str], partition_key: str | None) -> str:
+        return f"{self.prefix}/{'/'.join(asset_path)}/{partition_key or '__unpartitioned__'}.pickle"
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        key = self._key(context.asset_key.path, context.partition_key if context.has_partition_key else None)
+        self.storage.object_store().put(key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_input(self, context: InputContext) -> object:
+        key = self._key(context.asset_key.path, context.asset_partition_key if context.has_asset_partitions else None)
+        return pickle.loads(self.storage.object_store().get(key))

@@ -1,6 +1,5 @@
 """The GWTM API resource: the one place the listeners talk to the web service."""
 
-
 import json
 import logging
 from typing import Any
@@ -62,7 +61,10 @@ class GWTMApiResource(ConfigurableResource):
             wait=wait_exponential(multiplier=0.5, max=self.backoff_max_s),
             reraise=True,
             before_sleep=lambda state: logger.warning(
-                "GWTM API %s failed (attempt %d), retrying: %s", endpoint, state.attempt_number, state.outcome.exception()
+                "GWTM API %s failed (attempt %d), retrying: %s",
+                endpoint,
+                state.attempt_number,
+                state.outcome.exception(),
             ),
         )
         def attempt() -> Any:

@@ -1,17 +1,17 @@
-"""The storage resource: which backend products go to, and whether writes happen at all."""
-
+"""The storage resources: which backend products go to, and whether writes happen at all."""
 
 import json
+from contextlib import ExitStack
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from ..io.object_store import LocalObjectStore, ObjectStore, StorageError
 
 
 class ProductStorage(ConfigurableResource):
-    """Where products are stored (``STORAGE_BUCKET_SOURCE``).
+    """Where products are stored (``STORAGE_BUCKET_SOURCE``): local, S3, Azure Blob or Swift.
 
     With ``writes_enabled`` false (``DRY_RUN`` or ``WRITE_TO_STORAGE=false``)
     products go to ``scratch_dir`` on local disk instead, so the graph still
@@ -23,15 +23,38 @@ class ProductStorage(ConfigurableResource):
     writes_enabled: bool = True
     scratch_dir: str = Field("./gwtm-data/.dry-run", description="Local stand-in when writes are disabled")
 
+    _store: ObjectStore | None = PrivateAttr(default=None)
+    _clients: ExitStack = PrivateAttr(default_factory=ExitStack)
+
     def object_store(self) -> ObjectStore:
+        """The object store for this configuration, built once per resource instance."""
+        if self._store is None:
+            self._store = self._build_store()
+        return self._store
+
+    def _build_store(self) -> ObjectStore:
         if not self.writes_enabled:
             return LocalObjectStore(self.scratch_dir)
-        if self.backend != "local":
-            raise StorageError(f"storage backend {self.backend!r} is not available in this build")
-        return LocalObjectStore(self.local_dir)
+        if self.backend == "local":
+            return LocalObjectStore(self.local_dir)
+        return self.cloud_store()
+
+    def cloud_store(self) -> ObjectStore:
+        """The backend's store; the subclasses in ``resources/s3.py``, ``azure.py`` and ``swift.py`` provide it."""
+        raise StorageError(f"storage backend {self.backend!r} has no client configured")
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self._clients.close()
 
     def describe(self) -> str:
-        return f"{self.backend}{'' if self.writes_enabled else ' (writes disabled: local scratch)'}"
+        return (
+            f"{self.backend} {self.location()}"
+            if self.writes_enabled
+            else f"{self.backend} (writes disabled: local scratch)"
+        )
+
+    def location(self) -> str:
+        return self.local_dir
 
 
 class AlertLedger(ConfigurableResource):

@@ -96,7 +96,9 @@ def read_bintable(data: bytes, extension: int = 1) -> tuple[dict[str, object], d
         if letter == "A":
             fields.append((str(header[f"TTYPE{i}"]), f"S{repeat}"))
         else:
-            fields.append((str(header[f"TTYPE{i}"]), kind, (repeat,)) if repeat != 1 else (str(header[f"TTYPE{i}"]), kind))
+            fields.append(
+                (str(header[f"TTYPE{i}"]), kind, (repeat,)) if repeat != 1 else (str(header[f"TTYPE{i}"]), kind)
+            )
     dtype = np.dtype(fields)
     rows, row_bytes = int(header["NAXIS2"]), int(header["NAXIS1"])
     if dtype.itemsize != row_bytes:

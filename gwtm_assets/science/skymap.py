@@ -138,7 +138,11 @@ def read_multiorder_fits(data: bytes) -> MultiOrderSkyMap:
         raise SkymapError(f"sky map lacks UNIQ/PROBDENSITY columns (has {sorted(columns)})")
     uniq = np.asarray(columns["UNIQ"], dtype=np.int64)
     probdensity = np.asarray(columns["PROBDENSITY"], dtype=np.float64)
-    distance = {c: np.asarray(columns[c], dtype=np.float64) for c in DISTANCE_COLUMNS} if set(DISTANCE_COLUMNS) <= columns.keys() else {}
+    distance = (
+        {c: np.asarray(columns[c], dtype=np.float64) for c in DISTANCE_COLUMNS}
+        if set(DISTANCE_COLUMNS) <= columns.keys()
+        else {}
+    )
     sky = MultiOrderSkyMap(uniq=uniq, probdensity=probdensity, distance=distance, header=header)
     _check_probability(sky)
     return sky

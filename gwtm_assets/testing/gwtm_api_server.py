@@ -172,10 +172,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _icecube(self, body: Any) -> tuple[int, Any]:
         notice = (body or {}).get("notice_data") if isinstance(body, dict) else None
         if not isinstance(notice, dict) or not isinstance(notice.get("ref_id"), str):
-            return 400, {"message": "Request validation error", "errors": [{"field": "ref_id", "error": "must be a string"}]}
+            return 400, {
+                "message": "Request validation error",
+                "errors": [{"field": "ref_id", "error": "must be a string"}],
+            }
         events = body.get("events_data") or []
         if any(not isinstance(e.get("ra_uncertainty"), (int, float)) for e in events):
-            return 400, {"message": "Request validation error", "errors": [{"field": "ra_uncertainty", "error": "must be a number"}]}
+            return 400, {
+                "message": "Request validation error",
+                "errors": [{"field": "ra_uncertainty", "error": "must be a number"}],
+            }
         if notice["ref_id"] in self.state.icecube_notices:
             return 200, {"icecube_notice": {"message": "event already exists"}, "icecube_notice_events": []}
         self.state.icecube_notices[notice["ref_id"]] = body
@@ -188,7 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             sent = datetime.fromisoformat(str(body["timesent_stamp"])).replace(tzinfo=None)
         except (KeyError, ValueError):
-            return 400, {"message": "Request validation error", "errors": [{"field": "timesent_stamp", "error": "datetime"}]}
+            return 400, {
+                "message": "Request validation error",
+                "errors": [{"field": "timesent_stamp", "error": "datetime"}],
+            }
         alerts = [
             a for a in s.alerts if a["graceid"] == body.get("graceid") and "timesent" in a
             and abs((datetime.fromisoformat(a["timesent"]).replace(tzinfo=None) - sent).total_seconds()) <= 15
@@ -203,7 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
 class GWTMApiTestServer:
     """Start with ``with GWTMApiTestServer() as api:``; ``api.base`` is the ``API_BASE`` to use."""
 
-    def __init__(self, admin_token: str = "admin-token", user_token: str = "user-token", port: int = 0, prefix: str = "/api/v1/"):
+    def __init__(
+        self, admin_token: str = "admin-token", user_token: str = "user-token", port: int = 0, prefix: str = "/api/v1/"
+    ):
         self.state = ApiState(admin_token=admin_token, user_token=user_token)
         handler = type("Handler", (_Handler,), {"state": self.state, "prefix": prefix})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)

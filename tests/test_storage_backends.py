@@ -1,0 +1,119 @@
+"""One contract for every storage backend, each against a real server: local, S3 (moto and Swift's S3 API), Azurite, Swift."""
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gwtm_assets.definitions import build_storage
+from gwtm_assets.io.object_store import CHUNK_BYTES, StorageError
+
+from .storage_backends import BACKENDS, Backend, Servers
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="session")
+def servers():
+    servers = Servers()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, servers, tmp_path) -> Backend:
+    return servers.backend(request.param, tmp_path)
+
+
+def test_put_get_overwrite_exists_list_delete(backend):
+    store, p = backend.store(), backend.prefix
+    text, binary = "α Ω résumé\n".encode(), bytes(range(256)) * 17
+    store.put(f"{p}notice.json", text)
+    store.put(f"{p}deep/er/map.fits.gz", binary)
+    assert store.get(f"{p}notice.json") == text
+    assert store.get(f"{p}deep/er/map.fits.gz") == binary
+    assert store.exists(f"{p}notice.json") and not store.exists(f"{p}absent.json")
+    store.put(f"{p}notice.json", b"second version")
+    assert store.get(f"{p}notice.json") == b"second version"
+    listed = {o.key: o.size for o in store.list(p)}
+    assert listed == {f"{p}notice.json": 14, f"{p}deep/er/map.fits.gz": len(binary)}
+    assert [o.key for o in store.list(f"{p}deep/")] == [f"{p}deep/er/map.fits.gz"]
+    md5 = {o.key: o.md5 for o in store.list(p)}[f"{p}deep/er/map.fits.gz"]
+    assert md5 in (None, hashlib.md5(binary).hexdigest())
+    assert store.md5(f"{p}deep/er/map.fits.gz") == hashlib.md5(binary).hexdigest()
+    store.delete(f"{p}notice.json")
+    store.delete(f"{p}notice.json")  # deleting what is gone is not an error
+    assert not store.exists(f"{p}notice.json")
+    assert [o.key for o in store.list(p)] == [f"{p}deep/er/map.fits.gz"]
+
+
+def test_empty_object(backend):
+    store = backend.store()
+    store.put(f"{backend.prefix}empty", b"")
+    assert store.get(f"{backend.prefix}empty") == b""
+    assert [(o.key, o.size) for o in store.list(backend.prefix)] == [(f"{backend.prefix}empty", 0)]
+
+
+def test_50_mb_object_streams_in_and_out(backend):
+    store, key = backend.store(), f"{backend.prefix}big.fits"
+    data = os.urandom(50 * 1024 * 1024)
+    md5 = hashlib.md5(data).hexdigest()
+    chunks = (data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES))
+    store.put_chunks(key, chunks, len(data), md5)
+    digest = hashlib.md5()
+    sizes = []
+    for chunk in store.iter_chunks(key):
+        digest.update(chunk)
+        sizes.append(len(chunk))
+    assert digest.hexdigest() == md5 and sum(sizes) == len(data)
+    assert max(sizes) <= 8 * 1024 * 1024, "reads must stream in bounded pieces"
+    assert store.md5(key) == md5
+    assert store.get(key) == data
+
+
+def test_thousands_of_objects_list_across_pages(backend):
+    store = backend.store()
+    store.page_size = 400
+    keys = [f"{backend.prefix}many/{i:05d}.json" for i in range(1500)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: backend.store().put(k, k.encode()), keys))
+    listed = list(store.list(f"{backend.prefix}many/"))
+    assert sorted(o.key for o in listed) == keys
+    assert all(o.size == len(o.key) for o in listed)
+
+
+def test_missing_object_is_a_clear_error(backend):
+    with pytest.raises(StorageError, match=r"does not exist") as error:
+        backend.store().get(f"{backend.prefix}nothing-here.json")
+    assert "nothing-here.json" in str(error.value)
+    assert backend.store().md5(f"{backend.prefix}nothing-here.json") is None
+
+
+def test_wrong_credentials_are_a_clear_error_without_the_secret(backend):
+    if backend.wrong_credentials is None:
+        pytest.skip(f"{backend.name} has no credentials to get wrong (moto accepts any; local has none)")
+    with pytest.raises(StorageError) as error:
+        store = build_storage(backend.wrong_credentials).object_store()
+        store.put(f"{backend.prefix}x.json", b"{}")
+    message = str(error.value)
+    assert any(word in message for word in ("denied", "authentication", "AZURE_", "AWS_", "OS_")), message
+    for secret in ("not-the-secret", "not-the-key", "AAAA"):
+        assert secret not in message
+
+
+def test_server_stopped_mid_run_is_a_clear_error_then_recovers(backend):
+    if backend.stop_service is None:
+        pytest.skip("local storage has no server")
+    store = backend.store()
+    store.put(f"{backend.prefix}before.json", b"1")
+    backend.stop_service()
+    try:
+        with pytest.raises(StorageError) as error:
+            store.put(f"{backend.prefix}during.json", b"2")
+        assert backend.name.split("-")[0] in str(error.value) and "during.json" in str(error.value)
+    finally:
+        backend.start_service()
+    recovered = backend.fresh_store()
+    recovered.put(f"{backend.prefix}after.json", b"3")
+    assert recovered.get(f"{backend.prefix}after.json") == b"3"
