@@ -146,7 +146,7 @@ def test_dry_run_posts_nothing_and_writes_no_storage(settings, api_server, tmp_p
     assert result.success
     assert api_server.state.requests == []
     store = _store(settings)
-    assert not any(not o.key.startswith((".dry-run", ".intermediate")) for o in store.list())
+    assert not any(not o.key.startswith((".dry-run", "intermediates/")) for o in store.list())
 
 
 def test_icecube_notices_in_both_layouts_are_posted_once(settings, api_server):

@@ -13,15 +13,25 @@ from gwtm_assets.settings import GWTMSettings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_workspace_loads_with_dagster_cli(tmp_path):
-    env = dict(os.environ, DAGSTER_HOME=str(tmp_path), LOCAL_STORAGE_DIR=str(tmp_path / "data"))
+def validate_workspace(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """``dagster definitions validate`` on our workspace, as an operator's deployment would load it."""
+    environment = dict(os.environ, DAGSTER_HOME=str(tmp_path), LOCAL_STORAGE_DIR=str(tmp_path / "data"), **env)
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     dagster = Path(sys.executable).parent / "dagster"
-    done = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    command = [str(dagster), "definitions", "validate", "-w", "workspace.yaml"]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_workspace_loads_with_dagster_cli(tmp_path):
+    done = validate_workspace(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "gwtm" in done.stdout + done.stderr
+
+
+def test_incomplete_storage_configuration_fails_the_code_location_naming_the_variable(tmp_path):
+    done = validate_workspace(tmp_path, STORAGE_BUCKET_SOURCE="swift", OS_AUTH_URL="")
+    assert done.returncode != 0
+    assert "STORAGE_BUCKET_SOURCE=swift needs OS_AUTH_URL" in done.stdout + done.stderr
 
 
 def test_json_log_format(capsys):

@@ -1,6 +1,8 @@
 """Environment variables users deploy with keep their meaning."""
 
-from gwtm_assets.definitions import build_resources
+import pytest
+
+from gwtm_assets.definitions import ConfigurationError, build_resources
 from gwtm_assets.settings import GWTMSettings
 
 
@@ -13,7 +15,11 @@ def test_documented_variables(monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = GWTMSettings()
-    assert (s.api_base, s.storage_bucket_source, s.observing_run) == ("https://treasuremap.space/api/v0/", "local", "O5")
+    assert (s.api_base, s.storage_bucket_source, s.observing_run) == (
+        "https://treasuremap.space/api/v0/",
+        "local",
+        "O5",
+    )
     assert s.dry_run and not s.write_to_storage and not s.verbose and s.log_format == "json" and s.log_level == "DEBUG"
     assert (s.kafka_offset_reset, s.kafka_group_id) == ("earliest", "gwtm-prod")
     assert not s.writes_enabled and not s.posts_enabled
@@ -30,12 +36,50 @@ def test_defaults(monkeypatch):
     assert s.storage_bucket_source == "local" and s.observing_run == "O4" and s.writes_enabled and not s.posts_enabled
 
 
-def test_unsupported_backend_fails_at_load_naming_the_variable(monkeypatch):
-    import pytest
-
-    from gwtm_assets.definitions import ConfigurationError
-
-    with pytest.raises(ConfigurationError, match="STORAGE_BUCKET_SOURCE=swift"):
-        build_resources(GWTMSettings(storage_bucket_source="swift"))
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"storage_bucket_source": "swift"}, "STORAGE_BUCKET_SOURCE=swift needs OS_AUTH_URL"),
+        ({"storage_bucket_source": "swift", "os_auth_url": "https://keystone/v3"}, "needs OS_USERNAME and OS_PASSWORD"),
+        (
+            {
+                "storage_bucket_source": "swift",
+                "os_auth_url": "https://keystone/v3",
+                "os_username": "u",
+                "os_password": "p",
+            },
+            "OS_PROJECT_NAME",
+        ),
+        (
+            {"storage_bucket_source": "abfs"},
+            "AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY, or AZURE_STORAGE_CONNECTION_STRING",
+        ),
+        (
+            {"storage_bucket_source": "abfs", "azure_storage_connection_string": "AccountName=x"},
+            "needs AccountName and AccountKey",
+        ),
+        ({"storage_bucket_source": "s3", "aws_bucket": ""}, "needs AWS_BUCKET"),
+    ],
+)
+def test_incomplete_backend_configuration_fails_at_load_naming_the_variable(monkeypatch, settings, message):
+    for name in ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "AZURE_ACCOUNT_NAME", "AZURE_ACCOUNT_KEY",
+                 "AZURE_STORAGE_CONNECTION_STRING", "OS_APPLICATION_CREDENTIAL_ID"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match=message):
+        build_resources(GWTMSettings(**settings))
     # Without writes, the backend is never touched.
-    assert build_resources(GWTMSettings(storage_bucket_source="swift", write_to_storage=False))
+    assert build_resources(GWTMSettings(**settings, write_to_storage=False))
+
+
+def test_complete_backend_configurations_build_without_contacting_the_backend():
+    v1 = GWTMSettings(
+        storage_bucket_source="swift", os_auth_url="http://127.0.0.1:1/auth/v1.0", os_username="a:b", os_password="k"
+    )
+    assert build_resources(v1)["product_storage"].swift.auth_version == "1"
+    appcred = GWTMSettings(storage_bucket_source="swift", os_auth_url="https://keystone/v3", os_application_credential_id="id",
+                           os_application_credential_secret="s")  # fmt: skip
+    assert build_resources(appcred)["product_storage"].swift.auth_version == "3"
+    azure = GWTMSettings(storage_bucket_source="abfs", azure_account_name="acct", azure_account_key="a2V5")
+    assert build_resources(azure)["product_storage"].azure.account_url == "https://acct.blob.core.windows.net"
+    s3 = GWTMSettings(storage_bucket_source="s3", aws_bucket="b", aws_endpoint_url="http://127.0.0.1:1")
+    assert build_resources(s3)["product_storage"].location() == "s3://b"
