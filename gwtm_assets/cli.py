@@ -57,6 +57,34 @@ def _launch_replay(args: argparse.Namespace) -> int:
     return subprocess.run(command, check=False).returncode
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from .definitions import ConfigurationError, build_storage
+    from .logging_setup import configure_logging
+    from .migrate import migrate
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    if args.source == args.dest:
+        print("gwtm-cron migrate: --source and --dest are the same backend", file=sys.stderr)
+        return 2
+
+    def factory(backend: str):
+        side = settings.model_copy(
+            update={"storage_bucket_source": backend, "write_to_storage": True, "dry_run": False}
+        )
+        build_storage(side)  # configuration errors surface here, before any copying
+        return lambda: build_storage(side).object_store()
+
+    try:
+        make_source, make_dest = factory(args.source), factory(args.dest)
+    except ConfigurationError as exc:
+        print(f"gwtm-cron migrate: {exc}", file=sys.stderr)
+        return 2
+    prefix = args.container.strip("/") + "/"
+    report = migrate(make_source, make_dest, prefix, workers=args.workers, force=args.force, dry_run=args.dry_run)
+    return 0 if report.ok else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import main as demo_main
 
@@ -93,6 +121,27 @@ def main(argv: list[str] | None = None) -> int:
         "--workspace", default="workspace.yaml", help="workspace file of the running instance (with --launch)"
     )
     replay.set_defaults(func=_replay)
+    backends = ["local", "s3", "abfs", "swift"]
+    migrate = commands.add_parser(
+        "migrate", help="copy stored products between backends: streamed, verified, resumable"
+    )
+    migrate.add_argument(
+        "--source", required=True, choices=backends, help="backend to read (configured by its environment variables)"
+    )
+    migrate.add_argument("--dest", required=True, choices=backends, help="backend to write")
+    migrate.add_argument(
+        "--container",
+        required=True,
+        help="what to migrate: fit (events) or test (mock events); for Azure, the container",
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="list what would move and the estimated size; change nothing"
+    )
+    migrate.add_argument(
+        "--force", action="store_true", help="copy even objects already at the destination with equal size and MD5"
+    )
+    migrate.add_argument("--workers", type=int, default=8, help="concurrent copies (default 8)")
+    migrate.set_defaults(func=_migrate)
     demo = commands.add_parser(
         "demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples"
     )

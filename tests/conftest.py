@@ -21,7 +21,11 @@ ADMIN_TOKEN = "test-admin-token"
 
 
 def sample(name: str) -> Path:
-    return SAMPLES / ("icecube" if "IceCube" in name or name.startswith(("MS230427r", "S230914ak")) else "ligo") / f"{name}.json"
+    return (
+        SAMPLES
+        / ("icecube" if "IceCube" in name or name.startswith(("MS230427r", "S230914ak")) else "ligo")
+        / f"{name}.json"
+    )
 
 
 def load_sky(path: Path, which: str = "event"):
@@ -42,7 +46,10 @@ def settings(tmp_path, api_server, monkeypatch) -> GWTMSettings:
     for name in ("DRY_RUN", "WRITE_TO_STORAGE", "API_BASE", "API_TOKEN", "STORAGE_BUCKET_SOURCE"):
         monkeypatch.delenv(name, raising=False)
     return GWTMSettings(
-        api_base=api_server.base, api_token=ADMIN_TOKEN, local_storage_dir=str(tmp_path / "storage"), storage_bucket_source="local"
+        api_base=api_server.base,
+        api_token=ADMIN_TOKEN,
+        local_storage_dir=str(tmp_path / "storage"),
+        storage_bucket_source="local",
     )
 
 
@@ -50,3 +57,13 @@ def settings(tmp_path, api_server, monkeypatch) -> GWTMSettings:
 def _no_dagster_home(monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def servers():
+    """moto S3, Azurite and a Swift all-in-one, started on first use and shared by the storage tests."""
+    from .storage_backends import Servers
+
+    servers = Servers()
+    yield servers
+    servers.stop()

@@ -14,16 +14,9 @@ from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 
 from .conftest import ADMIN_TOKEN, sample
-from .storage_backends import BACKENDS, Backend, Servers
+from .storage_backends import BACKENDS, Backend
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="session")
-def servers():
-    servers = Servers()
-    yield servers
-    servers.stop()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -52,8 +52,8 @@ class ObjectStore(Protocol):
         """The object's bytes in pieces of at most ``CHUNK_BYTES``."""
         ...
 
-    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str) -> None:
-        """Write ``size`` bytes from ``chunks`` atomically, recording ``md5`` (hex) with the object."""
+    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
+        """Write ``size`` bytes from ``chunks`` atomically, recording ``md5`` (hex, when known) with the object."""
         ...
 
     def md5(self, key: str) -> str | None:
@@ -144,7 +144,7 @@ class LocalObjectStore:
         except FileNotFoundError as exc:
             raise StorageError(f"local: object {key} does not exist") from exc
 
-    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str) -> None:
+    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,14 +91,14 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise self._error("read", key, exc) from exc
 
-    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str) -> None:
+    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=1, use_threads=False)
         try:
             self.client.upload_fileobj(
                 io.BufferedReader(ChunkReader(chunks), CHUNK_BYTES), self.bucket, key,
-                ExtraArgs={"Metadata": {"md5": md5}}, Config=config,
+                ExtraArgs={"Metadata": {"md5": md5}} if md5 else None, Config=config,
             )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             raise self._error("write", key, exc) from exc

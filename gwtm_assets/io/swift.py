@@ -88,7 +88,7 @@ class SwiftObjectStore:
         except Exception as exc:
             raise self._error("read", key, exc) from exc
 
-    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str) -> None:
+    def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
         # Sent chunked as it is read; Swift checks the body against the ETag we send and refuses a mismatch (422).
         # A stream cannot be rewound, so swiftclient does not retry this PUT: the caller (migration) retries the object.
         self._call("write", key, "put_object", self.container, key, contents=iter(chunks), etag=md5)
