@@ -19,6 +19,7 @@ $(BIN)/activate: pyproject.toml
 install: $(BIN)/activate
 
 test: install
+	bash scripts/test-services/install.sh
 	$(BIN)/python -m pytest -q
 
 demo: install
@@ -29,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_ligo_products.py
 	$(BIN)/python benchmarks/bench_ingest_memory.py
 	$(BIN)/python benchmarks/bench_stream_latency.py
+	$(BIN)/python benchmarks/bench_migration.py
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) $(DEMO_DATA) .pytest_cache

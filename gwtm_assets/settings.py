@@ -20,18 +20,27 @@ class GWTMSettings(BaseSettings):
     kafka_client_id: str = Field("", description="GCN Kafka client ID (OIDC client credentials).")
     kafka_client_secret: str = Field("", description="GCN Kafka client secret.", repr=False)
     kafka_bootstrap_servers: str = Field("", description="Plain Kafka bootstrap servers (self-hosted/local broker).")
-    kafka_group_id: str = Field("gwtm-listeners", description="Stable consumer group id.")
-    kafka_offset_reset: Literal["latest", "earliest"] = Field("latest", description="Where a new group starts.")
+    kafka_group_id: str = Field(
+        "gwtm-listeners",
+        description="Stable consumer group; offsets are committed after each notice is landed (lag is visible).",
+    )
+    kafka_offset_reset: Literal["latest", "earliest"] = Field(
+        "latest", description="Where a new group starts: `latest`, or `earliest` to replay the broker's buffer."
+    )
     kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
     kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 
     # GWTM API
     api_token: str = Field("", description="GWTM API token (admin for posting alerts).", repr=False)
-    api_base: str = Field("", description="GWTM API root, e.g. https://treasuremap.space/api/v0/. Empty: log records.")
+    api_base: str = Field(
+        "",
+        description="GWTM API root, e.g. `https://treasuremap.space/api/v0/`. Empty: records are logged, not posted, and repeated types are numbered from the ledger.",
+    )
 
     # Storage
     storage_bucket_source: Literal["local", "s3", "abfs", "swift"] = Field(
-        "local", description="Storage backend for products."
+        "local",
+        description="Storage backend: `local`, `s3`, `abfs` (Azure Blob) or `swift` (OpenStack). Incomplete settings fail when the code location loads, naming the variable.",
     )
     local_storage_dir: str = Field("./gwtm-data", description="Root directory of the local backend.")
     aws_bucket: str = Field("gwtreasuremap", description="S3 bucket.")
@@ -63,14 +72,25 @@ class GWTMSettings(BaseSettings):
 
     # Behaviour
     observing_run: str = Field("O4", description="Observing run identifier posted with each alert.")
-    path_to_galaxy_catalog_config: str = Field("", description="Galaxy catalog .ini (galaxy lists).")
-    dry_run: bool = Field(False, description="No API calls and no storage writes.")
-    write_to_storage: bool = Field(True, description="Write products to storage.")
-    verbose: bool = Field(True, description="Verbose logging.")
-    log_format: Literal["text", "json"] = Field(
-        "text", validation_alias=AliasChoices("log_format"), description="`json` for structured logs."
+    path_to_galaxy_catalog_config: str = Field(
+        "", description="Galaxy catalog `.ini` for galaxy lists (not used until the galaxy_list asset lands)."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Log level.")
+    dry_run: bool = Field(
+        False,
+        description="`true`/`1`: no API calls, no writes to the configured storage (products go to `<LOCAL_STORAGE_DIR>/.dry-run`).",
+    )
+    write_to_storage: bool = Field(
+        True, description="`false`/`0`: products go to the local scratch instead of the configured storage."
+    )
+    verbose: bool = Field(True, description="`false`/`0`: warnings and errors only.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=AliasChoices("log_format"),
+        description="`json`: one JSON object per line (Kubernetes); `text` otherwise.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="`DEBUG` ... `CRITICAL`."
+    )
     flat_map_nside: int = Field(512, description="Resolution of the flat .fits.gz sky map (never finer than the map).")
 
     @field_validator("log_format", mode="before")

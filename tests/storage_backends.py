@@ -105,10 +105,10 @@ class Servers:
             if name == "s3-moto":
                 # moto keeps objects in memory: a restarted server is empty, so the bucket is created again.
                 def restart() -> None:
-                    self.moto._server.start()
+                    self.moto.start()
                     create_bucket()
 
-                return Backend(name, settings, prefix, stop_service=self.moto._server.stop, start_service=restart)
+                return Backend(name, settings, prefix, stop_service=self.moto.stop_service, start_service=restart)
             wrong = settings.model_copy(update={"aws_secret_access_key": "not-the-secret"})
             return Backend(name, settings, prefix, stop_service=lambda: self.swift.stop_process("proxy"),
                            start_service=self.swift.start_proxy, wrong_credentials=wrong)  # fmt: skip

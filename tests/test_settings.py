@@ -83,3 +83,10 @@ def test_complete_backend_configurations_build_without_contacting_the_backend():
     assert build_resources(azure)["product_storage"].azure.account_url == "https://acct.blob.core.windows.net"
     s3 = GWTMSettings(storage_bucket_source="s3", aws_bucket="b", aws_endpoint_url="http://127.0.0.1:1")
     assert build_resources(s3)["product_storage"].location() == "s3://b"
+
+
+def test_readme_environment_reference_is_generated_from_the_settings():
+    from gwtm_assets.env_reference import README, rewrite
+
+    text = README.read_text()
+    assert rewrite(text) == text, "run: python -m gwtm_assets.env_reference --write"

@@ -33,6 +33,8 @@ class AzureBlobObjectStore:
     """``ObjectStore`` over an ``azure.storage.blob.BlobServiceClient`` (from dagster-azure's resource)."""
 
     backend = "abfs"
+    #: Uploads are sent with validate_content: the service checks every block against its MD5.
+    checks_md5_on_put = True
 
     #: Objects per listing request (the services' maxima: S3 1,000, Azure 5,000, Swift 10,000).
     page_size = 1000

@@ -21,7 +21,7 @@ class StorageError(RuntimeError):
 
 
 #: Streaming reads and writes move objects in pieces of this size (bytes), so memory never grows with object size.
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ class SwiftObjectStore:
     """``ObjectStore`` over a ``swiftclient.Connection`` and one container."""
 
     backend = "swift"
+    #: A PUT carrying the MD5 as its ETag is refused (422) unless the body matches it.
+    checks_md5_on_put = True
 
     #: Objects per listing request (the services' maxima: S3 1,000, Azure 5,000, Swift 10,000).
     page_size = 1000

@@ -21,11 +21,11 @@ class AzureProductStorage(ProductStorage):
 
         service = self._clients.enter_context(self.azure.get_client())
         # The SDK's default retry waits 15 s, 18 s, 24 s: too long for a notice; same client, our policy.
-        # Objects above 4 MB go up in 4 MB blocks (bounded memory; one large single PUT is refused by some endpoints).
+        # Objects move in CHUNK_BYTES blocks both ways (bounded memory; one large single PUT is refused by some endpoints).
         service = BlobServiceClient(
             account_url=service.url, credential=service.credential, connection_timeout=10, read_timeout=self.timeout_s,
             retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=self.retries),
-            max_single_put_size=CHUNK_BYTES, max_block_size=CHUNK_BYTES,
+            max_single_put_size=CHUNK_BYTES, max_block_size=CHUNK_BYTES, max_single_get_size=CHUNK_BYTES, max_chunk_get_size=CHUNK_BYTES,
         )  # fmt: skip
         self._clients.callback(service.close)
         return AzureBlobObjectStore(service)

@@ -50,25 +50,6 @@ def wait_until_up(url: str, timeout_s: float = 60, ok=(200, 400, 401, 403, 404))
     raise RuntimeError(f"{url} did not come up within {timeout_s:.0f} s")
 
 
-class MotoS3Server:
-    """moto's S3 API on a free port; any credentials are accepted."""
-
-    def __init__(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-        self.port = free_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        wait_until_up(self.endpoint_url)
-
-    def stop(self) -> None:
-        self._server.stop()
-
-
 class _ProcessServer:
     """Processes started together and stopped together, each logging to ``<workdir>/<name>.log``."""
 
@@ -95,6 +76,25 @@ class _ProcessServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+class MotoS3Server(_ProcessServer):
+    """moto's S3 API (``moto_server``, its own process: in ours it would share the GIL with the code under test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        import sys
+
+        self._spawn("moto", [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)])
+        wait_until_up(self.endpoint_url)
+
+    def stop_service(self) -> None:
+        self.stop_process("moto")
+
+
 class AzuriteServer(_ProcessServer):
     """Azurite's blob service on a free port with the well-known development account."""
 
@@ -118,7 +118,7 @@ devices = {devices}
 mount_check = false
 bind_ip = 127.0.0.1
 bind_port = {port}
-workers = 1
+workers = {workers}
 user = root
 swift_dir = {swift_dir}
 log_name = {kind}-server
@@ -133,7 +133,7 @@ use = egg:swift#{kind}
 SWIFT_PROXY_CONF = """[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = {port}
-workers = 1
+workers = 2
 user = root
 swift_dir = {swift_dir}
 log_name = proxy-server
@@ -199,7 +199,7 @@ class SwiftServer(_ProcessServer):
                 )
             (self.swift_dir / f"{kind}-server.conf").write_text(
                 SWIFT_SERVER_CONF.format(
-                    devices=self.devices, port=self.ports[kind], swift_dir=self.swift_dir, kind=kind
+                    devices=self.devices, port=self.ports[kind], swift_dir=self.swift_dir, kind=kind, workers=2 if kind == "object" else 1
                 )
             )
         (self.swift_dir / "proxy-server.conf").write_text(
