@@ -148,6 +148,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
                 bool(settings.kafka_client_id or settings.kafka_bootstrap_servers),
                 settings.kafka_ligo_topic,
                 settings.kafka_icecube_topic,
+                settings.enabled_listeners,
             ),
             replay_backfill_sensor,
         ],

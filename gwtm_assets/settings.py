@@ -14,7 +14,8 @@ class GWTMSettings(BaseSettings):
     Booleans accept ``true``/``1``/``false``/``0`` (case-insensitive).
     """
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # An empty variable means "not set" (docker compose passes `${NAME:-}` for every variable).
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
     # GCN Kafka
     kafka_client_id: str = Field("", description="GCN Kafka client ID (OIDC client credentials).")
@@ -71,6 +72,10 @@ class GWTMSettings(BaseSettings):
     os_container_name: str = Field("gwtreasuremap", description="Swift container.")
 
     # Behaviour
+    listeners: str = Field(
+        "ligo,icecube",
+        description="Which listeners' sensors start running: `ligo`, `icecube` or both (comma-separated).",
+    )
     observing_run: str = Field("O4", description="Observing run identifier posted with each alert.")
     path_to_galaxy_catalog_config: str = Field(
         "", description="Galaxy catalog `.ini` for galaxy lists (not used until the galaxy_list asset lands)."
@@ -107,6 +112,10 @@ class GWTMSettings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return str(value).lower()
+
+    @property
+    def enabled_listeners(self) -> set[str]:
+        return {name.strip().lower() for name in self.listeners.split(",") if name.strip()}
 
     @property
     def writes_enabled(self) -> bool:

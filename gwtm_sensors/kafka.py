@@ -45,7 +45,9 @@ class KafkaConsumerResource(ConfigurableResource):
         if self.client_id:
             import gcn_kafka
 
-            return gcn_kafka.Consumer(self.consumer_config(), client_id=self.client_id, client_secret=self.client_secret)
+            return gcn_kafka.Consumer(
+                self.consumer_config(), client_id=self.client_id, client_secret=self.client_secret
+            )
         if not self.bootstrap_servers:
             raise ValueError("set KAFKA_CLIENT_ID/KAFKA_CLIENT_SECRET (GCN) or KAFKA_BOOTSTRAP_SERVERS")
         return confluent_kafka.Consumer({"bootstrap.servers": self.bootstrap_servers, **self.consumer_config()})

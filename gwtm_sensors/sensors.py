@@ -108,19 +108,38 @@ def poll_notices(
     )
 
 
-def build_sensors(kafka_configured: bool, ligo_topic: str = LIGO_TOPIC, icecube_topic: str = ICECUBE_TOPIC) -> list:
-    """The two notice sensors, running by default when Kafka settings are present."""
-    status = DefaultSensorStatus.RUNNING if kafka_configured else DefaultSensorStatus.STOPPED
+def build_sensors(
+    kafka_configured: bool,
+    ligo_topic: str = LIGO_TOPIC,
+    icecube_topic: str = ICECUBE_TOPIC,
+    listeners: set[str] | frozenset[str] = frozenset({"ligo", "icecube"}),
+) -> list:
+    """The two notice sensors, running by default when Kafka settings are present and the listener is enabled (``LISTENERS``)."""
 
-    @sensor(name="ligo_alert_sensor", job=ligo_alert_job, minimum_interval_seconds=1, default_status=status)
-    def ligo_alert_sensor(context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage):
+    def status(listener: str) -> DefaultSensorStatus:
+        return (
+            DefaultSensorStatus.RUNNING if kafka_configured and listener in listeners else DefaultSensorStatus.STOPPED
+        )
+
+    @sensor(name="ligo_alert_sensor", job=ligo_alert_job, minimum_interval_seconds=1, default_status=status("ligo"))
+    def ligo_alert_sensor(
+        context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage
+    ):
         """Polls igwn.gwalert: one gw_alerts partition and run per notice."""
         return poll_notices(context, kafka, product_storage, ligo_topic, parse_ligo_notice, gw_alert_partitions)
 
-    @sensor(name="icecube_notice_sensor", job=icecube_notice_job, minimum_interval_seconds=1, default_status=status)
-    def icecube_notice_sensor(context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage):
+    @sensor(
+        name="icecube_notice_sensor",
+        job=icecube_notice_job,
+        minimum_interval_seconds=1,
+        default_status=status("icecube"),
+    )
+    def icecube_notice_sensor(
+        context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage
+    ):
         """Polls the IceCube LVK Nu Track Search topic: one icecube_notices partition and run per notice."""
-        return poll_notices(context, kafka, product_storage, icecube_topic, parse_icecube_notice, icecube_notice_partitions)
+        return poll_notices(
+            context, kafka, product_storage, icecube_topic, parse_icecube_notice, icecube_notice_partitions
+        )
 
     return [ligo_alert_sensor, icecube_notice_sensor]
-

@@ -90,3 +90,21 @@ def test_readme_environment_reference_is_generated_from_the_settings():
 
     text = README.read_text()
     assert rewrite(text) == text, "run: python -m gwtm_assets.env_reference --write"
+
+
+def test_listeners_selects_which_sensors_run():
+    from dagster import DefaultSensorStatus
+
+    from gwtm_assets.definitions import build_definitions
+
+    defs = build_definitions(GWTMSettings(kafka_bootstrap_servers="127.0.0.1:9092", listeners="ligo"))
+    status = {s.name: s.default_status for s in defs.get_repository_def().sensor_defs}
+    assert status["ligo_alert_sensor"] == DefaultSensorStatus.RUNNING
+    assert status["icecube_notice_sensor"] == DefaultSensorStatus.STOPPED
+
+
+def test_empty_variables_mean_unset(monkeypatch):
+    for name in ("DRY_RUN", "FLAT_MAP_NSIDE", "STORAGE_BUCKET_SOURCE", "KAFKA_OFFSET_RESET"):
+        monkeypatch.setenv(name, "")  # what docker compose passes for an unset ${NAME:-}
+    s = GWTMSettings()
+    assert (s.dry_run, s.flat_map_nside, s.storage_bucket_source, s.kafka_offset_reset) == (False, 512, "local", "latest")

@@ -152,7 +152,8 @@ def test_the_asset_graph_materializes_into_the_backend_and_reads_back_identical(
         instance = DagsterInstance.ephemeral()
         results = _ingest(backend.settings, instance)
         store = backend.store()
-        written = {o.key for o in store.list("test/") if not any(part in o.key for part in NOT_PRODUCTS)}
+        # Other tests share the Azurite account: only this event's objects are compared.
+        written = {o.key for o in store.list("test/MS181101ab-") if not any(part in o.key for part in NOT_PRODUCTS)}
         assert written == set(reference_products)
         for key, data in reference_products.items():
             assert store.get(key) == data, key

@@ -95,7 +95,9 @@ class AzureBlobObjectStore:
             for container in containers:
                 client = self.service.get_container_client(container)
                 try:
-                    blobs = list(client.list_blobs(name_starts_with=blob_prefix or None, results_per_page=self.page_size))
+                    blobs = list(
+                        client.list_blobs(name_starts_with=blob_prefix or None, results_per_page=self.page_size)
+                    )
                 except ResourceNotFoundError:
                     continue
                 for blob in blobs:  # the SDK pages through listings (5,000 per page) itself

@@ -71,7 +71,9 @@ class S3ObjectStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            ):
                 for item in page.get("Contents", []):
                     etag = item.get("ETag", "").strip('"')
                     yield ObjectInfo(item["Key"], int(item["Size"]), etag if etag and "-" not in etag else None)

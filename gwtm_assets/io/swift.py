@@ -72,7 +72,15 @@ class SwiftObjectStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # full_listing pages through the 10,000-object listing limit.
-        _, items = self._call("list", prefix + "*", "get_container", self.container, prefix=prefix, limit=self.page_size, full_listing=True)
+        _, items = self._call(
+            "list",
+            prefix + "*",
+            "get_container",
+            self.container,
+            prefix=prefix,
+            limit=self.page_size,
+            full_listing=True,
+        )
         for item in items:
             yield ObjectInfo(item["name"], int(item["bytes"]), item.get("hash") or None)
 

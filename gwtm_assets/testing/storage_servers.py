@@ -199,7 +199,11 @@ class SwiftServer(_ProcessServer):
                 )
             (self.swift_dir / f"{kind}-server.conf").write_text(
                 SWIFT_SERVER_CONF.format(
-                    devices=self.devices, port=self.ports[kind], swift_dir=self.swift_dir, kind=kind, workers=2 if kind == "object" else 1
+                    devices=self.devices,
+                    port=self.ports[kind],
+                    swift_dir=self.swift_dir,
+                    kind=kind,
+                    workers=2 if kind == "object" else 1,
                 )
             )
         (self.swift_dir / "proxy-server.conf").write_text(

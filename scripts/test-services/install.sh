@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the storage servers the tests run on loopback (see ../shared/docs/test-services.md):
-# Azurite (npm, into .cache/azurite) and an OpenStack Swift all-in-one with memcached (Debian packages).
+# Azurite (npm, into .cache/azurite), an OpenStack Swift all-in-one with memcached (Debian packages),
+# and docker-compose (Debian) to validate docker-compose.yml without a Docker engine.
 # Idempotent: does nothing when they are already there. Moto (S3) and Tansu (Kafka) come from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,12 +12,12 @@ if [ ! -x .cache/azurite/node_modules/.bin/azurite-blob ]; then
   (cd .cache/azurite && npm install --no-audit --no-fund --silent azurite@3.35.0)
 fi
 
-if [ ! -x /usr/bin/swift-proxy-server ] || ! command -v memcached >/dev/null; then
-  echo "== installing OpenStack Swift and memcached (Debian packages)"
+if [ ! -x /usr/bin/swift-proxy-server ] || ! command -v memcached >/dev/null || ! command -v docker-compose >/dev/null; then
+  echo "== installing OpenStack Swift, memcached and docker-compose (Debian packages; compose only validates files here)"
   SUDO=""
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends \
-    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached >/dev/null
+    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose >/dev/null
 fi

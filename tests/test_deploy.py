@@ -1,0 +1,118 @@
+"""Deployment files: docker compose, the production instance, Helm values, the release workflow."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from gwtm_assets.settings import GWTMSettings
+from gwtm_assets.testing.daemon import REPO
+
+HELM = REPO / "deploy" / "helm"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None and shutil.which("docker") is None, reason="no compose CLI")
+@pytest.mark.parametrize(
+    "args", [[], ["--profile", "local", "--env-file", "deploy/local.env"]], ids=["default", "local-profile"]
+)
+def test_docker_compose_config_is_valid(args):
+    compose = ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
+    done = subprocess.run(
+        [*compose, *args, "config"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert {"postgres", "code-location", "webserver", "daemon"} <= set(config["services"])
+    if args:
+        assert {"tansu", "minio"} <= set(config["services"])
+        assert config["services"]["daemon"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "tansu:9092"
+    for name in ("code-location", "webserver", "daemon"):
+        service = config["services"][name]
+        assert service["restart"] == "unless-stopped" and "healthcheck" in service
+
+
+def test_compose_passes_every_setting_through():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    environment = compose["x-gwtm-environment"]
+    missing = [name.upper() for name in GWTMSettings.model_fields if name.upper() not in environment]
+    assert not missing
+
+
+def test_production_instance_config_is_valid():
+    from dagster._config import validate_config
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    for path in (REPO / "dagster.yaml", REPO / "deploy" / "dagster.production.yaml"):
+        config = yaml.safe_load(path.read_text())
+        result = validate_config(dagster_instance_config_schema(), config)
+        assert result.success, (path, [e.message for e in result.errors])
+    production = yaml.safe_load((REPO / "deploy" / "dagster.production.yaml").read_text())
+    assert "postgres" in production["storage"] and production["telemetry"] == {"enabled": False}
+    assert production["run_retries"]["enabled"] and production["run_launcher"]["class"] == "LocalRunLauncher"
+
+
+def test_helm_values_are_generated_and_reference_the_secrets_users_have():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate", HELM / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    before = {p.name: p.read_text() for p in HELM.glob("values*.yaml")}
+    generate.write()
+    assert {p.name: p.read_text() for p in HELM.glob("values*.yaml")} == before, "run python deploy/helm/generate.py"
+
+    refs = {}
+    for backend in ("s3", "swift"):
+        values = yaml.safe_load((HELM / f"values-{backend}.yaml").read_text())
+        [deployment] = values["dagster-user-deployments"]["deployments"]
+        for env in deployment["env"]:
+            if "valueFrom" in env:
+                ref = env["valueFrom"]["secretKeyRef"]
+                refs[env["name"]] = (ref["name"], ref["key"])
+            assert env["name"].lower() in GWTMSettings.model_fields or env["name"] == "LISTENERS", env["name"]
+    assert refs == {
+        "KAFKA_CLIENT_ID": ("gwtm-secrets", "kafka-client-id"), "KAFKA_CLIENT_SECRET": ("gwtm-secrets", "kafka-client-secret"),
+        "API_TOKEN": ("gwtm-secrets", "api-token"), "AWS_ACCESS_KEY_ID": ("aws-credentials", "access-key-id"),
+        "AWS_SECRET_ACCESS_KEY": ("aws-credentials", "secret-access-key"), "OS_USERNAME": ("openstack-credentials", "username"),
+        "OS_PASSWORD": ("openstack-credentials", "password"),
+    }  # fmt: skip
+    instance = yaml.safe_load((HELM / "values.yaml").read_text())
+    assert instance["runLauncher"]["type"] == "K8sRunLauncher" and instance["telemetry"] == {"enabled": False}
+
+
+@pytest.mark.parametrize("backend", ["s3", "swift"])
+def test_user_deployment_renders_to_a_valid_kubernetes_deployment(backend):
+    """The chart's deployment-user template applied to our values by hand, validated against the Kubernetes 1.30 schema."""
+    import kubernetes_validate
+
+    [d] = yaml.safe_load((HELM / f"values-{backend}.yaml").read_text())["dagster-user-deployments"]["deployments"]
+    container = {
+        "name": "dagster-user-deployments",
+        "image": f"{d['image']['repository']}:{d['image']['tag']}",
+        "imagePullPolicy": d["image"]["pullPolicy"],
+        "args": ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(d["port"]), *d["codeServerArgs"]],
+        "env": d["env"],
+        "resources": d["resources"],
+        "readinessProbe": d["readinessProbe"],
+        "livenessProbe": d["livenessProbe"],
+        "startupProbe": {k: v for k, v in d["startupProbe"].items() if k != "enabled"},
+    }
+    manifest = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"gwtm-{d['name']}"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"deployment": d["name"]}},
+                 "template": {"metadata": {"labels": {"deployment": d["name"]}},
+                              "spec": {"securityContext": d["podSecurityContext"], "containers": [container]}}},
+    }  # fmt: skip
+    kubernetes_validate.validate(manifest, "1.30", strict=True)
+
+
+def test_release_workflow_pushes_version_and_latest_on_v_tags():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text())
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
+    steps = workflow["jobs"]["image"]["steps"]
+    meta = next(s for s in steps if s.get("id") == "meta")["with"]
+    assert meta["images"] == "ghcr.io/thetreasuremap/gwtm_cron"
+    assert "type=semver,pattern={{version}}" in meta["tags"] and "type=raw,value=latest" in meta["tags"]
+    ci = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    assert "bash .ci/run" in [s.get("run") for s in ci["jobs"]["test"]["steps"]]
