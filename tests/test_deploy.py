@@ -116,3 +116,54 @@ def test_release_workflow_pushes_version_and_latest_on_v_tags():
     assert "type=semver,pattern={{version}}" in meta["tags"] and "type=raw,value=latest" in meta["tags"]
     ci = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
     assert "bash .ci/run" in [s.get("run") for s in ci["jobs"]["test"]["steps"]]
+
+
+def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_path):
+    """What the image and compose run, without a container: code server, its gRPC health check, the UI over it."""
+    import os
+    import signal
+    import sys
+    import urllib.request
+
+    from gwtm_assets.testing.daemon import wait_for
+    from gwtm_assets.testing.tansu import free_port
+
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "LOCAL_STORAGE_DIR": str(tmp_path / "data")}
+    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    grpc_port, ui_port = free_port(), free_port()
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        (REPO / "deploy" / "workspace.compose.yaml").read_text().replace("host: code-location", "host: 127.0.0.1").replace("4000", str(grpc_port))
+    )
+    code_server = subprocess.Popen(
+        [f"{bin_dir}/dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(grpc_port), "-m", "gwtm_assets.definitions",
+         "--location-name", "gwtm"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    webserver = None
+    try:
+        healthy = lambda: subprocess.run(
+            [f"{bin_dir}/dagster", "api", "grpc-health-check", "-p", str(grpc_port)], env=env, capture_output=True, check=False
+        ).returncode == 0
+        wait_for(healthy, 120, "the code server's gRPC health check", interval_s=1)
+        webserver = subprocess.Popen(
+            [f"{bin_dir}/dagster-webserver", "-h", "127.0.0.1", "-p", str(ui_port), "-w", str(workspace)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+        def server_info():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/server_info", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(server_info, 120, "the UI's /server_info", interval_s=1)
+    finally:
+        for process in (webserver, code_server):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
