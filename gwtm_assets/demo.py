@@ -49,7 +49,7 @@ def summary(api: GWTMApiTestServer, storage_dir: Path) -> str:
     for path in sorted(storage_dir.rglob("*")):
         relative = path.relative_to(storage_dir)
         if path.is_file() and not any(
-            part.startswith(".") or part in ("incoming", "ledger") for part in relative.parts
+            part.startswith(".") or part in ("incoming", "ledger", "intermediates") for part in relative.parts
         ):
             lines.append(f"  {relative}  ({path.stat().st_size:,} bytes)")
     return "\n".join(lines)
