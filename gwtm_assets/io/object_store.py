@@ -105,14 +105,7 @@ class LocalObjectStore:
         return path
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, path)
-        except OSError as exc:
-            raise StorageError(f"local: cannot write {key}: {exc.strerror or exc}") from exc
+        self.put_chunks(key, [data], len(data), None)
 
     def get(self, key: str) -> bytes:
         try:
