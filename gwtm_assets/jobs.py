@@ -7,9 +7,22 @@ execute in one process: a notice's assets are small and sequential, and a
 process per step would re-import the science stack for each (seconds).
 """
 
-from dagster import AssetSelection, PartitionedConfig, define_asset_job, in_process_executor
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetSelection,
+    DynamicPartitionsDefinition,
+    PartitionedConfig,
+    define_asset_job,
+    in_process_executor,
+)
 
 from .partitions import gw_alert_partitions, icecube_notice_partitions
+
+if TYPE_CHECKING:  # what define_asset_job returns; not exported by dagster
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 EVENT_TAG = "gwtm/event"
 
@@ -23,27 +36,30 @@ def event_tags(partition_key: str) -> dict[str, str]:
     return {EVENT_TAG: event_of(partition_key)}
 
 
-def _partitioned_config(partitions_def) -> PartitionedConfig:
-    return PartitionedConfig(
+def notice_job(
+    name: str, group: str, partitions_def: DynamicPartitionsDefinition, description: str
+) -> UnresolvedAssetJobDefinition:
+    """The job of one asset group over its notice partitions: in-process, every run tagged with its event."""
+    return define_asset_job(
+        name,
+        selection=AssetSelection.groups(group),
         partitions_def=partitions_def,
-        run_config_for_partition_key_fn=lambda _key: {},
-        tags_for_partition_key_fn=event_tags,
+        config=PartitionedConfig(
+            partitions_def=partitions_def,
+            run_config_for_partition_key_fn=lambda _key: {},
+            tags_for_partition_key_fn=event_tags,
+        ),
+        executor_def=in_process_executor,
+        description=description,
     )
 
 
-ligo_alert_job = define_asset_job(
-    "ligo_alert_job",
-    selection=AssetSelection.groups("ligo"),
-    partitions_def=gw_alert_partitions,
-    config=_partitioned_config(gw_alert_partitions),
-    executor_def=in_process_executor,
-    description="All products of one igwn.gwalert notice (one gw_alerts partition).",
+ligo_alert_job = notice_job(
+    "ligo_alert_job", "ligo", gw_alert_partitions, "All products of one igwn.gwalert notice (one gw_alerts partition)."
 )
-icecube_notice_job = define_asset_job(
+icecube_notice_job = notice_job(
     "icecube_notice_job",
-    selection=AssetSelection.groups("icecube"),
-    partitions_def=icecube_notice_partitions,
-    config=_partitioned_config(icecube_notice_partitions),
-    executor_def=in_process_executor,
-    description="The GWTM record of one IceCube notice (one icecube_notices partition).",
+    "icecube",
+    icecube_notice_partitions,
+    "The GWTM record of one IceCube notice (one icecube_notices partition).",
 )
