@@ -65,7 +65,6 @@ def poll_notices(
 ) -> SensorResult:
     """One sensor tick: consume, land or quarantine, and request runs; see the module docstring."""
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    store = storage.object_store()
     consumer = kafka.consumer()
     keys: list[str] = []
     try:
@@ -77,6 +76,9 @@ def poll_notices(
         consumer.assign([TopicPartition(topic, p, cursor.get(str(p), OFFSET_STORED)) for p in partitions])
         first = consumer.poll(LONG_POLL_S)
         messages = [first, *consumer.consume(MAX_NOTICES_PER_TICK - 1, timeout=0)] if first is not None else []
+        # Built only when something arrived: a Swift store authenticates and checks its container, which an idle
+        # tick (every 5 s per sensor) need not pay.
+        store = storage.object_store() if messages else None
         for message in messages:
             if message.error() is not None:
                 if message.error().code() != KafkaError._PARTITION_EOF:
