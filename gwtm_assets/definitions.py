@@ -10,20 +10,23 @@ from dagster import Definitions, load_assets_from_modules
 from gwtm_sensors.kafka import KafkaConsumerResource
 from gwtm_sensors.sensors import build_sensors
 
-from .assets import icecube, ligo
+from .assets import galaxy_list, icecube, ligo, visibility
 from .io.io_managers import IncomingNoticeIOManager, PickledValueIOManager, ProductIOManager
 from .jobs import icecube_notice_job, ligo_alert_job
 from .logging_setup import configure_logging
 from .replay import replay_backfill_sensor, replay_notices_job
+from .resources.fermi import FermiEphemerisResource
+from .resources.galaxy_catalog import GalaxyCatalogResource
 from .resources.gwtm_api import GWTMApiResource
 from .resources.settings import ListenerConfig
 from .resources.storage import AlertLedger, ProductStorage
+from .science.galaxies import GalaxyConfigError, read_galaxy_config
 from .settings import GWTMSettings
 
 if TYPE_CHECKING:
     from dagster_azure.blob import AzureBlobStorageResource
 
-LIGO_ASSETS = load_assets_from_modules([ligo])
+LIGO_ASSETS = load_assets_from_modules([ligo, visibility, galaxy_list])
 ICECUBE_ASSETS = load_assets_from_modules([icecube])
 
 
@@ -113,6 +116,21 @@ def azure_resource(settings: GWTMSettings) -> AzureBlobStorageResource:
     return AzureBlobStorageResource(account_url=endpoint, credential=AzureBlobStorageKeyCredential(key=key))
 
 
+def galaxy_catalog_resource(settings: GWTMSettings) -> GalaxyCatalogResource:
+    """The catalog resource; a configured ``.ini`` must parse and name an existing catalog file."""
+    if settings.path_to_galaxy_catalog_config:
+        try:
+            config = read_galaxy_config(settings.path_to_galaxy_catalog_config)
+        except GalaxyConfigError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        if not config.catalog_path.is_file():
+            raise ConfigurationError(
+                f"PATH_TO_GALAXY_CATALOG_CONFIG={settings.path_to_galaxy_catalog_config}: "
+                f"CATALOG_PATH {config.catalog_path} does not exist"
+            )
+    return GalaxyCatalogResource(config_path=settings.path_to_galaxy_catalog_config)
+
+
 def build_resources(settings: GWTMSettings) -> dict[str, object]:
     """Resources for ``settings``: the one place environment reaches the graph."""
     storage = build_storage(settings)
@@ -125,6 +143,12 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
         "alert_ledger": AlertLedger(storage=storage),
         "gwtm_api": GWTMApiResource(
             api_base=settings.api_base, api_token=settings.api_token, enabled=not settings.dry_run
+        ),
+        "galaxy_catalog": galaxy_catalog_resource(settings),
+        "fermi_ephemeris": FermiEphemerisResource(
+            tle_source=settings.fermi_tle_source,
+            ft2_source=settings.fermi_ft2_source,
+            cache_dir=settings.fermi_cache_dir or str(Path(settings.local_storage_dir) / ".cache" / "fermi"),
         ),
         "listener_config": ListenerConfig(observing_run=settings.observing_run, flat_map_nside=settings.flat_map_nside),
         "kafka": KafkaConsumerResource(

@@ -78,7 +78,19 @@ class GWTMSettings(BaseSettings):
     )
     observing_run: str = Field("O4", description="Observing run identifier posted with each alert.")
     path_to_galaxy_catalog_config: str = Field(
-        "", description="Galaxy catalog `.ini` for galaxy lists (not used until the galaxy_list asset lands)."
+        "",
+        description="Galaxy catalog `.ini` (`[GALAXIES]` CATALOG_PATH, CREDZONE, ...); empty: no galaxy lists. Checked when the code location loads.",
+    )
+    fermi_tle_source: str = Field(
+        "https://celestrak.org/NORAD/elements/gp.php?CATNR=33053&FORMAT=TLE",
+        description="Fermi element sets: URL of a GP/TLE service, or a TLE file or directory. Fetched only when the cache has no set within a day of the signal.",
+    )
+    fermi_ft2_source: str = Field(
+        "",
+        description="Fermi spacecraft (FT2) files for the LAT pointing: a directory, or a URL template formatted with the signal time (`{time:%Y%m%d}`). Empty: no LAT product.",
+    )
+    fermi_cache_dir: str = Field(
+        "", description="Cache of fetched element sets and FT2 files; empty: `<LOCAL_STORAGE_DIR>/.cache/fermi`."
     )
     dry_run: bool = Field(
         False,

@@ -23,6 +23,8 @@ class ProductFiles:
     """Products of one asset for one partition: object key (``<dir>/<file>``) -> bytes."""
 
     files: dict[str, bytes] = field(default_factory=dict)
+    #: Keys written only when storage does not hold them yet (products made once per event).
+    write_once: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.files)
@@ -41,14 +43,17 @@ class ProductIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: ProductFiles) -> None:
         store = self.storage.object_store()
         started = time.perf_counter()
+        kept = sorted(key for key in obj.write_once if key in obj.files and store.exists(key))
         for key, data in obj.files.items():
-            store.put(key, data)
+            if key not in kept:
+                store.put(key, data)
         # Recorded with the materialization, so downstream loads read exactly these objects.
         context.add_output_metadata(
             {
                 "storage": self.storage.describe(),
                 "objects": MetadataValue.json(sorted(obj.files)),
                 "bytes": sum(len(d) for d in obj.files.values()),
+                "kept_existing": MetadataValue.json(kept),
                 "write_ms": round(1000 * (time.perf_counter() - started), 1),
             }
         )

@@ -111,3 +111,20 @@ class GWTMApiResource(ConfigurableResource):
             logger.info("GWTM API disabled; IceCube notice not posted: %s", json.dumps(body, default=str))
             return {"icecube_notice": None}
         return self._request("POST", "post_icecube_notice", json=body)
+
+    def replace_event_galaxies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Post a galaxy list for ``(graceid, groupname)``, first deleting the lists the API holds for that pair."""
+        if not self.posts_enabled:
+            logger.info(
+                "GWTM API disabled; galaxy list of %s not posted (%d galaxies)", body["graceid"], len(body["galaxies"])
+            )
+            return {"message": "not posted", "errors": [], "warnings": []}
+        held = self._request("GET", "event_galaxies", params={"graceid": body["graceid"], "groupname": body["groupname"]})
+        if isinstance(held, str):
+            held = json.loads(held)
+        for listid in sorted({entry["listid"] for entry in held or [] if "listid" in entry}):
+            self._request("DELETE", "remove_event_galaxies", params={"listid": listid})
+        answer = self._request("POST", "event_galaxies", json=body)
+        if isinstance(answer, dict) and answer.get("errors"):  # the API answers 200 with a list of errors
+            raise GWTMApiError("event_galaxies", 200, json.dumps(answer["errors"])[:1000])
+        return answer

@@ -1,0 +1,69 @@
+"""The ranked host-galaxy list of a notice's sky map, posted to the GWTM API after its alert record."""
+
+import time
+
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from ..notices.ligo import LigoNotice
+from ..partitions import gw_alert_partitions
+from ..resources.galaxy_catalog import GalaxyCatalogResource
+from ..resources.gwtm_api import GWTMApiResource
+from ..science.galaxies import REFERENCE, rank_galaxies
+from .ligo import GROUP, TRANSIENT_RETRY, DecodedSkymap, PostedRecord, check_partition
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="intermediate_io_manager",
+    kinds={"api"},
+    retry_policy=TRANSIENT_RETRY,
+    op_tags={"dagster/priority": "-1"},
+)
+def galaxy_list(
+    context: AssetExecutionContext,
+    raw_alert: LigoNotice,
+    skymap: dict[str, DecodedSkymap],
+    api_record: dict[str, PostedRecord],
+    galaxy_catalog: GalaxyCatalogResource,
+    gwtm_api: GWTMApiResource,
+) -> Output[dict | None]:
+    """Likely hosts in the GW map's credible zone (Arcavi et al. 2017), replacing the group's list for the event.
+
+    The ``event_galaxies`` body as posted; None when no catalog is configured or
+    the notice has no GW sky map (retractions).
+    """
+    check_partition(raw_alert, context)
+    if not galaxy_catalog.enabled:
+        return Output(None, metadata={"skipped": "PATH_TO_GALAXY_CATALOG_CONFIG is not set"})
+    if "" not in skymap:
+        return Output(None, metadata={"skipped": "no GW sky map"})
+    started = time.perf_counter()
+    config, catalog = galaxy_catalog.load()
+    ranked = rank_galaxies(skymap[""].sky, catalog, config)
+    galaxies = ranked.entries(catalog)
+    ranked_ms = round(1000 * (time.perf_counter() - started), 1)
+    body = {
+        "graceid": raw_alert.graceid,
+        "timesent_stamp": api_record[""].record.get("timesent"),
+        "groupname": config.groupname,
+        "reference": REFERENCE,
+        "request_doi": True,
+        "galaxies": galaxies,
+    }
+    if galaxies:
+        gwtm_api.replace_event_galaxies(body)
+    else:
+        context.log.warning("No galaxy of %s in the credible zone of %s", config.catalog_path, raw_alert.graceid)
+    return Output(
+        body,
+        metadata={
+            "galaxies": len(galaxies),
+            "candidates": ranked.candidates,
+            "credzone": ranked.credzone,
+            "distance_fallback": ranked.used_distance_fallback,
+            "top": MetadataValue.json([g["name"] for g in galaxies[:10]]),
+            "rank_ms": ranked_ms,
+            "posted": gwtm_api.posts_enabled and bool(galaxies),
+        },
+    )
