@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,14 +144,16 @@ def _load_cache(directory: Path, stamp: dict[str, object]) -> GalaxyCatalog | No
 def _write_cache(directory: Path, arrays: dict[str, np.ndarray], stamp: dict[str, object]) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=directory.name + ".", dir=directory.parent))
-    for key in _ARRAYS:
-        np.save(staging / f"{key}.npy", arrays[key])
-    (staging / "meta.json").write_text(json.dumps(stamp))
-    if directory.exists():
-        for old in directory.iterdir():
-            old.unlink()
-        directory.rmdir()
-    staging.rename(directory)
+    try:
+        for key in _ARRAYS:
+            np.save(staging / f"{key}.npy", arrays[key])
+        (staging / "meta.json").write_text(json.dumps(stamp))
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def load_catalog(path: str | Path) -> GalaxyCatalog:
