@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     samples = sorted((ROOT / "samples" / "ligo").glob("*.json")) + sorted((ROOT / "samples" / "icecube").glob("*.json"))
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, LOCAL_STORAGE_DIR=tmp, STORAGE_BUCKET_SOURCE="local", API_BASE="")
+        env = dict(os.environ, LOCAL_STORAGE_DIR=tmp, STORAGE_BUCKET_SOURCE="local", API_BASE="",
+                   FERMI_TLE_SOURCE=str(ROOT / "samples" / "fermi"))
         env.pop("DAGSTER_HOME", None)
         cli = Path(sys.executable).parent / "gwtm-cron"
         started = time.perf_counter()

@@ -99,7 +99,7 @@ def main() -> None:
             Path(tmp) / "dagster_home",
             {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest", "API_BASE": api.base,
              "API_TOKEN": TOKEN, "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(Path(tmp) / "storage"),
-             "LOG_LEVEL": "WARNING"},
+             "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi")},
         )  # fmt: skip
         try:
             daemon.start()

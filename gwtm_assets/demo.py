@@ -85,6 +85,9 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
                 "LOCAL_STORAGE_DIR": str(storage_dir),
                 "DRY_RUN": "false",
                 "WRITE_TO_STORAGE": "true",
+                # Offline: the bundled element set (2017) is far from the samples' times, so GBM/LAT are
+                # skipped with a warning, as they are for any signal without cached Fermi inputs.
+                "FERMI_TLE_SOURCE": os.environ.get("FERMI_TLE_SOURCE", str(SAMPLES / "fermi")),
             },
         )
         try:

@@ -59,6 +59,13 @@ def _no_dagster_home(monkeypatch):
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 
+@pytest.fixture(autouse=True)
+def _offline_fermi_inputs(monkeypatch):
+    """Element sets from the bundled samples, never the network (subprocesses inherit it too)."""
+    monkeypatch.setenv("FERMI_TLE_SOURCE", str(SAMPLES / "fermi"))
+    monkeypatch.delenv("FERMI_FT2_SOURCE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def servers():
     """moto S3, Azurite and a Swift all-in-one, started on first use and shared by the storage tests."""

@@ -6,6 +6,10 @@ from dataclasses import replace
 import healpy as hp
 import numpy as np
 import pytest
+from dagster import DagsterInstance
+
+from gwtm_assets.definitions import ConfigurationError, build_definitions
+from gwtm_assets.ingest import ingest_files
 
 from gwtm_assets.io.galaxy_catalog import GalaxyCatalogError, cache_dirs, load_catalog
 from gwtm_assets.science.galaxies import GalaxyConfigError, rank_galaxies, read_galaxy_config
@@ -190,3 +194,31 @@ def test_configuration_errors_name_the_file_and_the_key(tmp_path):
     garbage.write_bytes(b"not a FITS file at all" * 10)
     with pytest.raises(GalaxyCatalogError, match="garbage.fits"):
         load_catalog(garbage)
+
+
+def test_galaxy_list_is_posted_after_its_alert_and_replaces_the_groups_list(settings, api_server, tmp_path):
+    sky, _ = load_sky(sample("S230518h-preliminary"))
+    _, config = catalog_around(sky, tmp_path, n=5000)
+    settings = settings.model_copy(update={"path_to_galaxy_catalog_config": str(tmp_path / "galaxies.ini")})
+    results = ingest_files([sample("S230518h-preliminary")] * 2, settings, DagsterInstance.ephemeral())
+    assert all(r.success for r in results), [r.error for r in results]
+    routes = [r.path for r in api_server.state.requests if r.method == "POST" and r.path in ("post_alert", "event_galaxies")]
+    assert routes[:2] == ["post_alert", "event_galaxies"]
+    calls = [(r.method, r.path) for r in api_server.state.posted("event_galaxies")]
+    # Once per materialization; the second deleted the first list before posting its own.
+    assert calls == [("POST", "event_galaxies"), ("DELETE", "remove_event_galaxies"), ("POST", "event_galaxies")]
+    [held] = api_server.state.galaxy_lists
+    assert held["graceid"] == "S230518h" and held["groupname"] == "LCOGT"
+    galaxies = held["galaxies"]
+    assert [g["rank"] for g in galaxies] == list(range(len(galaxies))) and len(galaxies) == config.ngalaxies
+    catalog = load_catalog(config.catalog_path)
+    assert [g["name"] for g in galaxies] == [n for n, _ in names_and_scores(rank_galaxies(sky, catalog, config), catalog)]
+
+
+def test_a_bad_galaxy_configuration_stops_the_code_location_from_loading(settings, tmp_path):
+    ini = tmp_path / "galaxies.ini"
+    write_galaxy_ini(ini, tmp_path / "missing-catalog.fits")
+    with pytest.raises(ConfigurationError, match="missing-catalog.fits does not exist"):
+        build_definitions(settings.model_copy(update={"path_to_galaxy_catalog_config": str(ini)}))
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        build_definitions(settings.model_copy(update={"path_to_galaxy_catalog_config": str(tmp_path / "nope.ini")}))
