@@ -10,7 +10,6 @@ from dagster import DagsterInstance
 
 from gwtm_assets.definitions import ConfigurationError, build_definitions
 from gwtm_assets.ingest import ingest_files
-
 from gwtm_assets.io.galaxy_catalog import GalaxyCatalogError, cache_dirs, load_catalog
 from gwtm_assets.science.galaxies import GalaxyConfigError, rank_galaxies, read_galaxy_config
 from gwtm_assets.science.skymap import MultiOrderSkyMap, skymap_statistics, uniq_to_order_ipix
@@ -53,9 +52,7 @@ def direct_ranking(sky: MultiOrderSkyMap, columns: dict, config) -> list[tuple[s
 
     for credzone, nsigmas in ((config.credzone, config.nsigmas_in_d), (0.99995, 5.0)):
         limit = cutoff(credzone)
-        kept = [
-            g for g in galaxies if density[g[1]] >= limit and abs(g[2] - mu[g[1]]) < nsigmas * sigma[g[1]]
-        ]
+        kept = [g for g in galaxies if density[g[1]] >= limit and abs(g[2] - mu[g[1]]) < nsigmas * sigma[g[1]]]
         if kept:
             break
     weights = []
@@ -202,7 +199,9 @@ def test_galaxy_list_is_posted_after_its_alert_and_replaces_the_groups_list(sett
     settings = settings.model_copy(update={"path_to_galaxy_catalog_config": str(tmp_path / "galaxies.ini")})
     results = ingest_files([sample("S230518h-preliminary")] * 2, settings, DagsterInstance.ephemeral())
     assert all(r.success for r in results), [r.error for r in results]
-    routes = [r.path for r in api_server.state.requests if r.method == "POST" and r.path in ("post_alert", "event_galaxies")]
+    routes = [
+        r.path for r in api_server.state.requests if r.method == "POST" and r.path in ("post_alert", "event_galaxies")
+    ]
     assert routes[:2] == ["post_alert", "event_galaxies"]
     calls = [(r.method, r.path) for r in api_server.state.posted("event_galaxies")]
     # Once per materialization; the second deleted the first list before posting its own.
@@ -212,7 +211,9 @@ def test_galaxy_list_is_posted_after_its_alert_and_replaces_the_groups_list(sett
     galaxies = held["galaxies"]
     assert [g["rank"] for g in galaxies] == list(range(len(galaxies))) and len(galaxies) == config.ngalaxies
     catalog = load_catalog(config.catalog_path)
-    assert [g["name"] for g in galaxies] == [n for n, _ in names_and_scores(rank_galaxies(sky, catalog, config), catalog)]
+    assert [g["name"] for g in galaxies] == [
+        n for n, _ in names_and_scores(rank_galaxies(sky, catalog, config), catalog)
+    ]
 
 
 def test_a_bad_galaxy_configuration_stops_the_code_location_from_loading(settings, tmp_path):

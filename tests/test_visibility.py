@@ -125,7 +125,9 @@ def test_gbm_was_on_at_gw170817_and_is_off_in_the_south_atlantic_anomaly(tmp_pat
     inside = next(
         t
         for t in minutes
-        if inside_polygon(*subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t)))
+        if inside_polygon(
+            *subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t))
+        )
     )
     moc, info = gbm_visibility(inside, fermi)
     assert info["gbm"] == "in the SAA: off"

@@ -36,7 +36,7 @@ def signal_time(notice: LigoNotice) -> datetime | None:
     value = notice.event.get("time")
     if not value:
         return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(str(value))  # Python 3.11 reads the trailing Z
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -88,9 +88,11 @@ def read_glade_plus(path: Path) -> dict[str, np.ndarray]:
 
     try:
         for fields in _glade_lines(path):
-            names.append(next((fields[i] for i in c["names"] if fields[i] != "null"), f"GLADE+ {fields[c['glade_no']]}"))
-            for key in numbers:
-                numbers[key].append(value(fields[c[key]]))
+            names.append(
+                next((fields[i] for i in c["names"] if fields[i] != "null"), f"GLADE+ {fields[c['glade_no']]}")
+            )
+            for key, column in numbers.items():
+                column.append(value(fields[c[key]]))
     except (IndexError, ValueError) as exc:
         raise GalaxyCatalogError(f"{path}: not GLADE+ text (line {len(names) + 1}: {exc})") from exc
     return {"name": np.array(names, dtype=object), **{key: np.array(v, dtype=np.float64) for key, v in numbers.items()}}

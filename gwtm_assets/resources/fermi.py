@@ -159,9 +159,7 @@ def _pointing_from_files(paths: list[Path], met: float) -> Pointing | None:
                 if not len(row):
                     continue
                 i = int(row[0])
-                return Pointing(
-                    float(data["RA_SCZ"][i]), float(data["DEC_SCZ"][i]), bool(data["IN_SAA"][i]), path.name
-                )
+                return Pointing(float(data["RA_SCZ"][i]), float(data["DEC_SCZ"][i]), bool(data["IN_SAA"][i]), path.name)
         except (OSError, KeyError, ValueError) as exc:
             logger.warning("Fermi: cannot read FT2 file %s: %s", path, exc)
     return None

@@ -81,7 +81,16 @@ class GalaxyRankingConfig:
     groupname: str = "LCOGT"
 
 
-_REQUIRED_KEYS = ("CATALOG_PATH", "CREDZONE", "NSIGMAS_IN_D", "NGALAXIES", "MINL", "MAXL", "SENSITIVITY", "MINDISTFACTOR")
+_REQUIRED_KEYS = (
+    "CATALOG_PATH",
+    "CREDZONE",
+    "NSIGMAS_IN_D",
+    "NGALAXIES",
+    "MINL",
+    "MAXL",
+    "SENSITIVITY",
+    "MINDISTFACTOR",
+)
 
 
 def read_galaxy_config(path: str | Path) -> GalaxyRankingConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,13 +57,15 @@ def parse_element_sets(text: str) -> list[ElementSet]:
     """Every ``1 ...``/``2 ...`` line pair of a TLE/3LE text (names and blank lines skipped)."""
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     sets = []
-    for first, second in zip(lines, lines[1:], strict=False):
+    for first, second in pairwise(lines):
         if first.startswith("1 ") and second.startswith("2 ") and first[2:7] == second[2:7]:
             sets.append(ElementSet(first, second, tle_epoch(first)))
     return sets
 
 
-def nearest_element_set(sets: Iterable[ElementSet], time: datetime, norad_id: int = FERMI_NORAD_ID) -> ElementSet | None:
+def nearest_element_set(
+    sets: Iterable[ElementSet], time: datetime, norad_id: int = FERMI_NORAD_ID
+) -> ElementSet | None:
     """The element set of ``norad_id`` whose epoch is closest to ``time`` (UTC), or None."""
     candidates = [s for s in sets if s.norad_id == norad_id]
     return min(candidates, key=lambda s: abs((s.epoch - time).total_seconds()), default=None)
