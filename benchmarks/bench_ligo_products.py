@@ -53,7 +53,14 @@ def products_of(encoded: str) -> dict[str, float]:
 
 def notice_products(path: Path) -> dict[str, float]:
     content = json.loads(path.read_bytes())
-    maps = [m for m in ((content.get("event") or {}).get("skymap"), (content.get("external_coinc") or {}).get("combined_skymap")) if m]
+    maps = [
+        m
+        for m in (
+            (content.get("event") or {}).get("skymap"),
+            (content.get("external_coinc") or {}).get("combined_skymap"),
+        )
+        if m
+    ]
     total: dict[str, float] = {}
     for encoded in maps:
         for step, seconds in products_of(encoded).items():

@@ -82,7 +82,9 @@ def main() -> None:
     swift = SwiftServer()
     try:
         if args.source == "azurite":
-            source_settings = GWTMSettings(storage_bucket_source="abfs", azure_storage_connection_string=source_server.connection_string)
+            source_settings = GWTMSettings(
+                storage_bucket_source="abfs", azure_storage_connection_string=source_server.connection_string
+            )
             source_env = {"AZURE_STORAGE_CONNECTION_STRING": source_server.connection_string}
         else:
             s3 = {"aws_bucket": "gwtm-bench", "aws_endpoint_url": source_server.endpoint_url, "aws_access_key_id": "k",
@@ -102,12 +104,16 @@ def main() -> None:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: source.put(item[0], os.urandom(item[1])), objects))
         total_mb = sum(size for _, size in objects) / 1e6
-        print(f"{len(objects)} objects, {total_mb:.1f} MB under fit/ in {args.source} ({backend}) -> Swift all-in-one (swift)\n")
+        print(
+            f"{len(objects)} objects, {total_mb:.1f} MB under fit/ in {args.source} ({backend}) -> Swift all-in-one (swift)\n"
+        )
 
         started = time.perf_counter()
         count, _ = earlier_approach(source, build_storage(swift_settings("earlier")).object_store(), "fit/")
         earlier_s = time.perf_counter() - started
-        print(f"earlier approach: {count} objects in {earlier_s:.1f} s: {count / earlier_s:.1f} objects/s, {total_mb / earlier_s:.1f} MB/s")
+        print(
+            f"earlier approach: {count} objects in {earlier_s:.1f} s: {count / earlier_s:.1f} objects/s, {total_mb / earlier_s:.1f} MB/s"
+        )
 
         started = time.perf_counter()
         report = migrate(
@@ -123,11 +129,18 @@ def main() -> None:
         for i in range(8):
             source.put(f"test/big-{i}.fits", os.urandom(50 * 1024 * 1024))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OS_", "AZURE_", "STORAGE_"))}
-        env |= source_env | {"OS_AUTH_URL": swift.auth_url, "OS_USERNAME": SWIFT_USER, "OS_PASSWORD": SWIFT_KEY, "OS_CONTAINER_NAME": "big"}
+        env |= source_env | {
+            "OS_AUTH_URL": swift.auth_url,
+            "OS_USERNAME": SWIFT_USER,
+            "OS_PASSWORD": SWIFT_KEY,
+            "OS_CONTAINER_NAME": "big",
+        }
         command = [sys.executable, str(REPO / "scripts" / "migrate_storage.py"), "--source", backend, "--dest", "swift", "--container", "test",
                    "--workers", str(args.workers)]  # fmt: skip
         peak, code = peak_rss_of(command, env)
-        print(f"peak RSS of scripts/migrate_storage.py copying 8 x 50 MB objects with {args.workers} workers: {peak:.0f} MB (exit {code})")
+        print(
+            f"peak RSS of scripts/migrate_storage.py copying 8 x 50 MB objects with {args.workers} workers: {peak:.0f} MB (exit {code})"
+        )
     finally:
         source_server.stop()
         swift.stop()

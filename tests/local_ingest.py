@@ -10,7 +10,9 @@ from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 def ingest_with_local_api(samples: list[Path], storage_dir: str) -> list[IngestResult]:
     """Materialize ``samples`` into local storage, posting to the project's contract-checking API."""
     with GWTMApiTestServer(admin_token="local-admin") as api:
-        settings = GWTMSettings(api_base=api.base, api_token="local-admin", local_storage_dir=storage_dir, storage_bucket_source="local")
+        settings = GWTMSettings(
+            api_base=api.base, api_token="local-admin", local_storage_dir=storage_dir, storage_bucket_source="local"
+        )
         return ingest_files(samples, settings)
 
 

@@ -6,7 +6,9 @@ import numpy as np
 from gwtm_assets.science.skymap import MultiOrderSkyMap, order_ipix_to_uniq, order_pixel_area_sr
 
 
-def gaussian_blob(ra_deg: float, dec_deg: float, sigma_deg: float = 2.0, fine_order: int = 10, coarse_order: int = 5) -> MultiOrderSkyMap:
+def gaussian_blob(
+    ra_deg: float, dec_deg: float, sigma_deg: float = 2.0, fine_order: int = 10, coarse_order: int = 5
+) -> MultiOrderSkyMap:
     """A normalised 2-D Gaussian of width ``sigma_deg``: fine pixels within 8 sigma, coarse elsewhere.
 
     Its smallest region holding probability p has area ``-2 pi ln(1 - p) sigma^2``

@@ -24,7 +24,16 @@ def test_definitions_load_with_every_asset_and_check():
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"raw_alert", "skymap", "api_record", "alert_files", "contours", "moc", "icecube_notice", "icecube_record"} <= keys
+    assert {
+        "raw_alert",
+        "skymap",
+        "api_record",
+        "alert_files",
+        "contours",
+        "moc",
+        "icecube_notice",
+        "icecube_record",
+    } <= keys
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"contours_enclose_their_probability", "moc_areas_match_credible_areas", "flat_maps_sum_to_one"}
     # api_record needs only the notice and the sky map statistics: it never waits for products.
@@ -54,7 +63,14 @@ def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(setti
     assert len(api_server.state.posted("del_test_alerts")) == 6
     store = _store(settings)
     for name, directory in [("MS181101ab-Preliminary", "test"), ("S230518h-Preliminary", "fit")]:
-        for suffix in ("_alert.json", ".fits.gz", "_moc.fits.gz", "-contours-smooth.json", "-moc50.fits", "-moc90.fits"):
+        for suffix in (
+            "_alert.json",
+            ".fits.gz",
+            "_moc.fits.gz",
+            "-contours-smooth.json",
+            "-moc50.fits",
+            "-moc90.fits",
+        ):
             assert store.exists(f"{directory}/{name}{suffix}"), f"{directory}/{name}{suffix}"
     assert store.get("test/MS181101ab-Update1_alert.json") == sample("MS181101ab-ext-update").read_bytes()
     assert store.exists("test/MS181101ab-Update-ExtCoinc.fits.gz")
@@ -63,7 +79,9 @@ def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(setti
 
 
 def test_records_follow_the_contract(settings, api_server):
-    results = ingest_files([sample("S230518h-preliminary"), sample("MS181101ab-ext-update")], settings, DagsterInstance.ephemeral())
+    results = ingest_files(
+        [sample("S230518h-preliminary"), sample("MS181101ab-ext-update")], settings, DagsterInstance.ephemeral()
+    )
     assert all(r.success for r in results)
     records = {r.body["alert_type"] + r.body["graceid"]: r.body for r in api_server.state.posted("post_alert")}
     o4 = records["PreliminaryS230518h"]
@@ -124,7 +142,13 @@ def test_bad_sky_map_fails_the_skymap_asset_with_a_clear_error(settings, api_ser
     resources = build_resources(settings)
     resources["product_storage"].object_store().put(incoming_notice_key(notice.partition_key), raw)
     instance.add_dynamic_partitions("gw_alerts", [notice.partition_key])
-    result = materialize([ligo.incoming_gw_notice, *LIGO_ASSETS], partition_key=notice.partition_key, instance=instance, resources=resources, raise_on_error=False)
+    result = materialize(
+        [ligo.incoming_gw_notice, *LIGO_ASSETS],
+        partition_key=notice.partition_key,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_key == "skymap"

@@ -134,7 +134,10 @@ def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_pat
     grpc_port, ui_port = free_port(), free_port()
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
-        (REPO / "deploy" / "workspace.compose.yaml").read_text().replace("host: code-location", "host: 127.0.0.1").replace("4000", str(grpc_port))
+        (REPO / "deploy" / "workspace.compose.yaml")
+        .read_text()
+        .replace("host: code-location", "host: 127.0.0.1")
+        .replace("4000", str(grpc_port))
     )
     code_server = subprocess.Popen(
         [f"{bin_dir}/dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(grpc_port), "-m", "gwtm_assets.definitions",
@@ -142,9 +145,15 @@ def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_pat
     )  # fmt: skip
     webserver = None
     try:
-        healthy = lambda: subprocess.run(
-            [f"{bin_dir}/dagster", "api", "grpc-health-check", "-p", str(grpc_port)], env=env, capture_output=True, check=False
-        ).returncode == 0
+        healthy = lambda: (
+            subprocess.run(
+                [f"{bin_dir}/dagster", "api", "grpc-health-check", "-p", str(grpc_port)],
+                env=env,
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
         wait_for(healthy, 120, "the code server's gRPC health check", interval_s=1)
         webserver = subprocess.Popen(
             [f"{bin_dir}/dagster-webserver", "-h", "127.0.0.1", "-p", str(ui_port), "-w", str(workspace)],

@@ -56,7 +56,12 @@ def test_ligo_sensor_lands_partitions_and_quarantines_garbage(broker, settings, 
 
     # The requested run materializes the landed notice.
     instance.add_dynamic_partitions("gw_alerts", keys[:1])
-    run = materialize([ligo.incoming_gw_notice, *LIGO_ASSETS], partition_key=keys[0], instance=instance, resources=build_resources(settings))
+    run = materialize(
+        [ligo.incoming_gw_notice, *LIGO_ASSETS],
+        partition_key=keys[0],
+        instance=instance,
+        resources=build_resources(settings),
+    )
     assert run.success
     assert len(api_server.state.posted("post_alert")) == 1
 

@@ -107,4 +107,9 @@ def test_empty_variables_mean_unset(monkeypatch):
     for name in ("DRY_RUN", "FLAT_MAP_NSIDE", "STORAGE_BUCKET_SOURCE", "KAFKA_OFFSET_RESET"):
         monkeypatch.setenv(name, "")  # what docker compose passes for an unset ${NAME:-}
     s = GWTMSettings()
-    assert (s.dry_run, s.flat_map_nside, s.storage_bucket_source, s.kafka_offset_reset) == (False, 512, "local", "latest")
+    assert (s.dry_run, s.flat_map_nside, s.storage_bucket_source, s.kafka_offset_reset) == (
+        False,
+        512,
+        "local",
+        "latest",
+    )

@@ -119,7 +119,9 @@ class GWTMApiResource(ConfigurableResource):
                 "GWTM API disabled; galaxy list of %s not posted (%d galaxies)", body["graceid"], len(body["galaxies"])
             )
             return {"message": "not posted", "errors": [], "warnings": []}
-        held = self._request("GET", "event_galaxies", params={"graceid": body["graceid"], "groupname": body["groupname"]})
+        held = self._request(
+            "GET", "event_galaxies", params={"graceid": body["graceid"], "groupname": body["groupname"]}
+        )
         if isinstance(held, str):
             held = json.loads(held)
         for listid in sorted({entry["listid"] for entry in held or [] if "listid" in entry}):
