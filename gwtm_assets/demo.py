@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .notices.history import notices_oldest_first, parse_notice
 from .settings import GWTMSettings
+from .testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
 from .testing.daemon import REPO, DagsterDaemon, wait_for
 from .testing.gwtm_api_server import GWTMApiTestServer
 from .testing.tansu import TansuBroker
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 SAMPLES = REPO / "samples"
 DEMO_TOKEN = "demo-admin-token"
+#: The demo's stand-in for NED-LVS: synthetic galaxies, uniform in volume (enough for both sample events).
+DEMO_CATALOG_GALAXIES = 300_000
+DEMO_CATALOG_MAX_DISTANCE_MPC = 500.0
 
 
 def publish_samples(broker: TansuBroker, settings: GWTMSettings) -> dict[str, list[str]]:
@@ -39,10 +43,27 @@ def publish_samples(broker: TansuBroker, settings: GWTMSettings) -> dict[str, li
     return keys
 
 
+def demo_galaxy_catalog(directory: Path) -> Path:
+    """Write the synthetic NED-LVS-style catalog and its ``.ini`` under ``directory``; returns the ``.ini``.
+
+    Used when ``PATH_TO_GALAXY_CATALOG_CONFIG`` is not set, so the demo ranks
+    galaxies without downloading a real catalog. Its galaxies are not real.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    columns = synthetic_galaxies(DEMO_CATALOG_GALAXIES, seed=0, max_distance_mpc=DEMO_CATALOG_MAX_DISTANCE_MPC)
+    catalog = write_nedlvs_fits(directory / "synthetic-nedlvs.fits", columns)
+    return write_galaxy_ini(directory / "galaxy_catalog.ini", catalog, ngalaxies=100)
+
+
 def summary(api: GWTMApiTestServer, storage_dir: Path) -> str:
     lines = ["Records posted to the GWTM API:"]
     for request in api.state.posted("post_alert"):
         lines.append(f"  alert    {request.body['graceid']:12s} {request.body['alert_type']}")
+    for request in api.state.posted("event_galaxies"):
+        if request.method == "POST":
+            galaxies = request.body["galaxies"]
+            best = f", best {galaxies[0]['name']}" if galaxies else ""
+            lines.append(f"  galaxies {request.body['graceid']:12s} {len(galaxies)} ranked{best}")
     for request in api.state.posted("post_icecube_notice"):
         lines.append(f"  icecube  {request.body['notice_data']['ref_id']}")
     lines.append(f"Products in {storage_dir}:")
@@ -68,6 +89,7 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
     # A new in-memory broker restarts offsets at 0: an old instance's sensor cursors would skip every sample.
     fresh_directory(home)
     fresh_directory(storage_dir)
+    galaxy_ini = os.environ.get("PATH_TO_GALAXY_CATALOG_CONFIG") or str(demo_galaxy_catalog(home / "galaxy-catalog"))
     with GWTMApiTestServer(admin_token=DEMO_TOKEN, port=api_port) as api:
         broker = TansuBroker()
         settings = GWTMSettings(kafka_bootstrap_servers=broker.bootstrap)
@@ -85,6 +107,7 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
                 "LOCAL_STORAGE_DIR": str(storage_dir),
                 "DRY_RUN": "false",
                 "WRITE_TO_STORAGE": "true",
+                "PATH_TO_GALAXY_CATALOG_CONFIG": galaxy_ini,
                 # Offline: the bundled element set (2017) is far from the samples' times, so GBM/LAT are
                 # skipped with a warning, as they are for any signal without cached Fermi inputs.
                 "FERMI_TLE_SOURCE": os.environ.get("FERMI_TLE_SOURCE", str(SAMPLES / "fermi")),

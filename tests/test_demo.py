@@ -25,5 +25,10 @@ def test_demo_publishes_the_samples_and_lists_every_record_and_product(tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All 9 notices materialized" in done.stdout
     assert done.stdout.count("  alert    ") == 8 and done.stdout.count("  icecube  ") == 2
+    # Galaxy lists from the synthetic demo catalog: one per notice with a GW map (not the retraction).
+    galaxy_lines = [line.split() for line in done.stdout.splitlines() if line.startswith("  galaxies ")]
+    assert sorted(line[1] for line in galaxy_lines) == ["MS181101ab"] * 5 + ["S230518h"]
+    assert all(int(line[2]) > 0 for line in galaxy_lines)
+    assert ["S230518h", "100"] in [line[1:3] for line in galaxy_lines]
     assert "test/MS181101ab-Update1-moc90.fits" in done.stdout
     assert "fit/S230518h-Preliminary.fits.gz" in done.stdout
