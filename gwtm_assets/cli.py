@@ -85,6 +85,33 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _index_catalog(args: argparse.Namespace) -> int:
+    """Build (or find) the HEALPix index of the configured galaxy catalog, so runs only map it."""
+    from .io.galaxy_catalog import GalaxyCatalogError, cached_index, load_catalog
+    from .science.galaxies import GalaxyConfigError, read_galaxy_config
+
+    ini = args.config or GWTMSettings().path_to_galaxy_catalog_config
+    if not ini:
+        print("gwtm-cron index-catalog: give the .ini or set PATH_TO_GALAXY_CATALOG_CONFIG", file=sys.stderr)
+        return 2
+    try:
+        catalog_path = read_galaxy_config(ini).catalog_path
+        started = time.perf_counter()
+        found = cached_index(catalog_path)
+        if found is None:
+            load_catalog(catalog_path)
+            found = cached_index(catalog_path)
+    except (GalaxyConfigError, GalaxyCatalogError) as exc:
+        print(f"gwtm-cron index-catalog: {exc}", file=sys.stderr)
+        return 2
+    if found is None:
+        print(f"gwtm-cron index-catalog: no writable place for the index of {catalog_path}", file=sys.stderr)
+        return 1
+    directory, catalog = found
+    print(f"{len(catalog):,} galaxies of {catalog_path} indexed in {directory} ({time.perf_counter() - started:.2f} s)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import main as demo_main
 
@@ -142,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate.add_argument("--workers", type=int, default=8, help="concurrent copies (default 8)")
     migrate.set_defaults(func=_migrate)
+    index_catalog = commands.add_parser(
+        "index-catalog",
+        help="build the galaxy catalog's HEALPix index ahead of the first alert (after each catalog update)",
+    )
+    index_catalog.add_argument(
+        "config", nargs="?", help="the galaxy catalog .ini; default: PATH_TO_GALAXY_CATALOG_CONFIG"
+    )
+    index_catalog.set_defaults(func=_index_catalog)
     demo = commands.add_parser(
         "demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples"
     )

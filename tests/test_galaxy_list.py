@@ -223,3 +223,27 @@ def test_a_bad_galaxy_configuration_stops_the_code_location_from_loading(setting
         build_definitions(settings.model_copy(update={"path_to_galaxy_catalog_config": str(ini)}))
     with pytest.raises(ConfigurationError, match="cannot read"):
         build_definitions(settings.model_copy(update={"path_to_galaxy_catalog_config": str(tmp_path / "nope.ini")}))
+
+
+def test_index_catalog_command_builds_the_index_once_and_names_bad_configuration(tmp_path, monkeypatch, capsys):
+    from gwtm_assets.cli import main
+
+    sky, _ = load_sky(sample("S230518h-preliminary"))
+    _, config = catalog_around(sky, tmp_path, n=1500)
+    ini = str(tmp_path / "galaxies.ini")
+    index_dir = cache_dirs(config.catalog_path)[0]
+    assert not index_dir.exists()
+    assert main(["index-catalog", ini]) == 0
+    built = capsys.readouterr().out
+    assert f"indexed in {index_dir}" in built and (index_dir / "meta.json").exists()
+    assert int(built.split()[0].replace(",", "")) == len(load_catalog(config.catalog_path))
+    stamp = (index_dir / "meta.json").stat().st_mtime_ns
+    monkeypatch.setenv("PATH_TO_GALAXY_CATALOG_CONFIG", ini)
+    assert main(["index-catalog"]) == 0  # from the environment; the cached index is found, not rebuilt
+    assert (index_dir / "meta.json").stat().st_mtime_ns == stamp
+
+    monkeypatch.delenv("PATH_TO_GALAXY_CATALOG_CONFIG")
+    assert main(["index-catalog"]) == 2
+    assert "PATH_TO_GALAXY_CATALOG_CONFIG" in capsys.readouterr().err
+    assert main(["index-catalog", str(tmp_path / "missing.ini")]) == 2
+    assert "missing.ini" in capsys.readouterr().err

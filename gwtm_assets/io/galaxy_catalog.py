@@ -158,8 +158,8 @@ def _write_cache(directory: Path, arrays: dict[str, np.ndarray], stamp: dict[str
         raise
 
 
-def load_catalog(path: str | Path) -> GalaxyCatalog:
-    """The memory-mapped index of the catalog at ``path``, built (and cached) on first use."""
+def cached_index(path: str | Path) -> tuple[Path, GalaxyCatalog] | None:
+    """Where the up-to-date index of the catalog at ``path`` is cached, and the index; None when there is none."""
     path = Path(path)
     if not path.is_file():
         raise GalaxyCatalogError(f"galaxy catalog {path} does not exist (CATALOG_PATH in the galaxy .ini)")
@@ -167,7 +167,17 @@ def load_catalog(path: str | Path) -> GalaxyCatalog:
     for directory in cache_dirs(path):
         cached = _load_cache(directory, stamp)
         if cached is not None:
-            return cached
+            return directory, cached
+    return None
+
+
+def load_catalog(path: str | Path) -> GalaxyCatalog:
+    """The memory-mapped index of the catalog at ``path``, built (and cached) on first use."""
+    path = Path(path)
+    found = cached_index(path)
+    if found is not None:
+        return found[1]
+    stamp = _source_stamp(path)
     kind = catalog_format(path)
     logger.info("Indexing galaxy catalog %s (%s); done once, cached", path, kind)
     arrays = build_index(read_nedlvs_fits(path) if kind == "nedlvs" else read_glade_plus(path))
