@@ -20,8 +20,8 @@ from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.resources.fermi import FermiEphemerisResource, fermi_met
 from gwtm_assets.science.moc import moc_area_deg2
+from gwtm_assets.science.saa import in_gbm_saa
 from gwtm_assets.science.visibility import (
-    inside_polygon,
     parse_element_sets,
     spacecraft_position_gcrs_km,
     subsatellite_point_deg,
@@ -118,6 +118,7 @@ def test_gbm_was_on_at_gw170817_and_is_off_in_the_south_atlantic_anomaly(tmp_pat
     fermi = FermiEphemerisResource(tle_source=str(FERMI_TLE), cache_dir=str(tmp_path))
     moc, info = gbm_visibility(GW170817, fermi)
     assert info["gbm"] == "on" and 66.5 < info["earth_radius_deg"] < 68.0
+    assert info["saa_boundary"] == "GBM SAA polygon 5"
     assert moc_of(json.dumps(moc).encode()).contains_lonlat(197.45 * u.deg, -23.38 * u.deg)[0]  # NGC 4993
     # Find a moment, within the orbit the element set describes, when Fermi flew over the SAA.
     real = real_element_set()
@@ -125,8 +126,9 @@ def test_gbm_was_on_at_gw170817_and_is_off_in_the_south_atlantic_anomaly(tmp_pat
     inside = next(
         t
         for t in minutes
-        if inside_polygon(
-            *subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t))
+        if in_gbm_saa(
+            *subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t)),
+            fermi_met(t),
         )
     )
     moc, info = gbm_visibility(inside, fermi)

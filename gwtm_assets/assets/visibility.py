@@ -16,12 +16,12 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice
 from ..partitions import gw_alert_partitions
-from ..resources.fermi import FermiEphemerisResource
+from ..resources.fermi import FermiEphemerisResource, fermi_met
 from ..science.moc import moc_area_deg2, moc_json
+from ..science.saa import gbm_saa_boundary, inside_polygon
 from ..science.visibility import (
     earth_disk,
     gbm_visible_moc,
-    inside_polygon,
     lat_fov_moc,
     spacecraft_position_gcrs_km,
     subsatellite_point_deg,
@@ -52,14 +52,18 @@ def gbm_visibility(when: datetime, fermi: FermiEphemerisResource) -> tuple[dict 
     position = spacecraft_position_gcrs_km(elements.line1, elements.line2, moment)
     latitude, longitude = subsatellite_point_deg(position, moment)
     disk = earth_disk(position)
+    saa = gbm_saa_boundary(fermi_met(when))
     info = {
         "tle_epoch": elements.epoch.isoformat(),
         "altitude_km": round(disk.altitude_km, 1),
         "earth_radius_deg": round(disk.radius_deg, 2),
         "subsatellite_lat_lon_deg": [round(latitude, 2), round(longitude, 2)],
+        "saa_boundary": saa.name,
     }
-    if inside_polygon(latitude, longitude):
-        logger.info("Fermi was in the South Atlantic Anomaly at %s: GBM off, empty MOC", when.isoformat())
+    if inside_polygon(latitude, longitude, saa.latitude_deg, saa.longitude_deg):
+        logger.info(
+            "Fermi was in the South Atlantic Anomaly (%s) at %s: GBM off, empty MOC", saa.name, when.isoformat()
+        )
         return moc_json(MOC.new_empty(max_depth=8)), info | {"gbm": "in the SAA: off"}
     visible = gbm_visible_moc(disk)
     return moc_json(visible), info | {"gbm": "on", "gbm_visible_deg2": round(moc_area_deg2(visible), 1)}

@@ -1,7 +1,7 @@
 """Fermi's view of the sky at the time of a signal: GBM's Earth-unocculted sky and the LAT field of view.
 
-Pure functions; the ``visibility`` asset (issue: visibility and galaxy_list)
-will feed them cached element sets and spacecraft pointing. Positions come
+Pure functions; the ``visibility`` asset feeds them cached element sets and
+spacecraft pointing (the SAA boundaries are in :mod:`.saa`). Positions come
 from a two-line element set propagated with SGP4 (TEME frame, km) and turned
 into GCRS with astropy.
 """
@@ -26,10 +26,6 @@ EARTH_RADIUS_KM = 6378.137
 LAT_FOV_RADIUS_DEG = 65.0
 #: Fermi's NORAD catalogue number (TLE line 1, columns 3-7).
 FERMI_NORAD_ID = 33053
-#: GBM's original South Atlantic Anomaly boundary (launch to 2024-07-23), geographic latitude/longitude in
-#: degrees; published by the GBM team (Fermi GBM Data Tools, ``GbmSaaPolygon1``). The detectors are off inside.
-GBM_SAA_LATITUDE_DEG = (-30.0, -19.867, -9.733, 0.4, 2.0, 2.0, -1.0, -6.155, -8.88, -14.22, -18.404, -30.0, -30.0)
-GBM_SAA_LONGITUDE_DEG = (33.9, 12.398, -9.103, -30.605, -38.4, -45.0, -65.0, -84.0, -89.2, -94.3, -94.3, -86.1, 33.9)
 
 
 @dataclass(frozen=True)
@@ -85,22 +81,6 @@ def subsatellite_point_deg(position_gcrs_km: np.ndarray, time: Time) -> tuple[fl
     longitude = np.degrees(np.arctan2(y, x) - erfa.gmst06(ut1.jd1, ut1.jd2, time.tt.jd1, time.tt.jd2))
     latitude = np.degrees(np.arctan2(z, np.hypot(x, y)))
     return float(latitude), float((longitude + 180.0) % 360.0 - 180.0)
-
-
-def inside_polygon(
-    latitude_deg: float,
-    longitude_deg: float,
-    polygon_latitude_deg: Iterable[float] = GBM_SAA_LATITUDE_DEG,
-    polygon_longitude_deg: Iterable[float] = GBM_SAA_LONGITUDE_DEG,
-) -> bool:
-    """Whether a point lies inside a latitude/longitude polygon (even-odd rule; polygons not crossing 180 deg)."""
-    lat = np.asarray(tuple(polygon_latitude_deg), dtype=np.float64)
-    lon = np.asarray(tuple(polygon_longitude_deg), dtype=np.float64)
-    lat0, lat1, lon0, lon1 = lat[:-1], lat[1:], lon[:-1], lon[1:]
-    crosses = (lat0 > latitude_deg) != (lat1 > latitude_deg)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at_longitude = lon0 + (latitude_deg - lat0) * (lon1 - lon0) / (lat1 - lat0)
-    return bool(np.count_nonzero(crosses & (longitude_deg < at_longitude)) % 2)
 
 
 @dataclass(frozen=True)
