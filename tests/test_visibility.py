@@ -12,7 +12,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.time import Time
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 from mocpy import MOC
 
 from gwtm_assets.assets.visibility import gbm_visibility, lat_visibility
@@ -183,6 +183,22 @@ def test_visibility_is_stored_once_per_event_beside_the_alert_products(settings,
     materialization = instance.get_latest_materialization_event(AssetKey("visibility")).asset_materialization
     assert materialization.partition == later[0].partition_key
     assert materialization.metadata["kept_existing"].value == ["test/MS181101ab-Fermi.json", "test/MS181101ab-LAT.json"]
+
+
+def test_coverage_and_galaxies_wait_for_the_alert_record_in_the_run(settings, fermi_inputs):
+    tle, ft2 = fermi_inputs
+    settings = settings.model_copy(update={"fermi_tle_source": str(tle), "fermi_ft2_source": str(ft2)})
+    instance = DagsterInstance.ephemeral()
+    [result] = ingest_files([sample("S230518h-preliminary")], settings, instance)
+    assert result.success
+    [run] = instance.get_runs()
+    started = [
+        event.step_key
+        for event in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        if event.step_key
+    ]
+    assert started.index("api_record") < started.index("visibility")
+    assert started.index("api_record") < started.index("galaxy_list")
 
 
 def test_missing_fermi_inputs_skip_the_products_and_never_fail_the_partition(settings, caplog):
