@@ -193,9 +193,7 @@ def test_coverage_and_galaxies_wait_for_the_alert_record_in_the_run(settings, fe
     assert result.success
     [run] = instance.get_runs()
     started = [
-        event.step_key
-        for event in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
-        if event.step_key
+        event.step_key for event in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START) if event.step_key
     ]
     assert started.index("api_record") < started.index("visibility")
     assert started.index("api_record") < started.index("galaxy_list")
