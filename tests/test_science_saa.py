@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gwtm_assets.resources.fermi import fermi_met
-from gwtm_assets.science.saa import GBM_SAA_BOUNDARIES, gbm_saa_boundary, in_gbm_saa, inside_polygon
+from gwtm_assets.science.saa import GBM_SAA_BOUNDARIES, gbm_saa_boundary, inside_polygon
 
 
 def met(*date: int) -> float:
@@ -44,21 +44,18 @@ def test_boundaries_are_in_time_order_with_a_latitude_for_every_longitude():
 
 @pytest.mark.parametrize("boundary", GBM_SAA_BOUNDARIES, ids=lambda b: b.name)
 def test_every_boundary_holds_the_anomalys_core_and_not_far_away_places(boundary):
-    def inside(lat: float, lon: float) -> bool:
-        return inside_polygon(lat, lon, boundary.latitude_deg, boundary.longitude_deg)
-
-    assert inside(-20.0, -50.0)  # over southern Brazil, the anomaly's core at Fermi's altitude
-    assert not inside(25.0, -50.0)  # north of every boundary
-    assert not inside(-20.0, 100.0)  # Indian Ocean
-    assert not inside(-20.0, -120.0)  # Pacific, west of every boundary
+    assert boundary.contains(-20.0, -50.0)  # over southern Brazil, the anomaly's core at Fermi's altitude
+    assert not boundary.contains(25.0, -50.0)  # north of every boundary
+    assert not boundary.contains(-20.0, 100.0)  # Indian Ocean
+    assert not boundary.contains(-20.0, -120.0)  # Pacific, west of every boundary
 
 
 def test_the_time_decides_whether_gbm_was_on():
     # East of the smaller 2023/2024 boundary, inside the 2010 one.
     lat, lon = -20.0, -5.0
-    assert in_gbm_saa(lat, lon, met(2023, 5, 18))
-    assert not in_gbm_saa(lat, lon, met(2024, 8, 1))
-    assert in_gbm_saa(lat, lon, met(2024, 10, 15))
+    assert gbm_saa_boundary(met(2023, 5, 18)).contains(lat, lon)
+    assert not gbm_saa_boundary(met(2024, 8, 1)).contains(lat, lon)
+    assert gbm_saa_boundary(met(2024, 10, 15)).contains(lat, lon)
 
 
 def test_an_open_polygon_is_closed():

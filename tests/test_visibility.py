@@ -20,7 +20,7 @@ from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.resources.fermi import FermiEphemerisResource, fermi_met
 from gwtm_assets.science.moc import moc_area_deg2
-from gwtm_assets.science.saa import in_gbm_saa
+from gwtm_assets.science.saa import gbm_saa_boundary
 from gwtm_assets.science.visibility import (
     parse_element_sets,
     spacecraft_position_gcrs_km,
@@ -126,9 +126,8 @@ def test_gbm_was_on_at_gw170817_and_is_off_in_the_south_atlantic_anomaly(tmp_pat
     inside = next(
         t
         for t in minutes
-        if in_gbm_saa(
-            *subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t)),
-            fermi_met(t),
+        if gbm_saa_boundary(fermi_met(t)).contains(
+            *subsatellite_point_deg(spacecraft_position_gcrs_km(real.line1, real.line2, Time(t)), Time(t))
         )
     )
     moc, info = gbm_visibility(inside, fermi)

@@ -18,7 +18,7 @@ from ..notices.ligo import LigoNotice
 from ..partitions import gw_alert_partitions
 from ..resources.fermi import FermiEphemerisResource, fermi_met
 from ..science.moc import moc_area_deg2, moc_json
-from ..science.saa import gbm_saa_boundary, inside_polygon
+from ..science.saa import gbm_saa_boundary
 from ..science.visibility import (
     earth_disk,
     gbm_visible_moc,
@@ -60,7 +60,7 @@ def gbm_visibility(when: datetime, fermi: FermiEphemerisResource) -> tuple[dict 
         "subsatellite_lat_lon_deg": [round(latitude, 2), round(longitude, 2)],
         "saa_boundary": saa.name,
     }
-    if inside_polygon(latitude, longitude, saa.latitude_deg, saa.longitude_deg):
+    if saa.contains(latitude, longitude):
         logger.info(
             "Fermi was in the South Atlantic Anomaly (%s) at %s: GBM off, empty MOC", saa.name, when.isoformat()
         )

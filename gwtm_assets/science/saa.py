@@ -10,6 +10,7 @@ Latitudes are geographic, longitudes east, both in degrees.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ class SaaBoundary:
     @property
     def name(self) -> str:
         return f"GBM SAA polygon {self.number}"
+
+    def contains(self, latitude_deg: float, longitude_deg: float) -> bool:
+        """Whether Fermi above (latitude, east longitude) in degrees is inside this boundary: GBM off."""
+        return inside_polygon(latitude_deg, longitude_deg, self.latitude_deg, self.longitude_deg)
 
 
 # Shapes used more than once: the 2010 boundary, and the smaller one first tried in November 2023.
@@ -82,10 +87,12 @@ GBM_SAA_BOUNDARIES: tuple[SaaBoundary, ...] = (
 )  # fmt: skip
 
 
+_STARTS_MET = tuple(boundary.start_met for boundary in GBM_SAA_BOUNDARIES)
+
+
 def gbm_saa_boundary(met: float) -> SaaBoundary:
     """The boundary GBM used at Fermi MET ``met`` (s): the last one to take effect by then."""
-    starts = np.array([boundary.start_met for boundary in GBM_SAA_BOUNDARIES])
-    return GBM_SAA_BOUNDARIES[max(int(np.searchsorted(starts, met, side="right")) - 1, 0)]
+    return GBM_SAA_BOUNDARIES[max(bisect_right(_STARTS_MET, met) - 1, 0)]
 
 
 def inside_polygon(
@@ -104,9 +111,3 @@ def inside_polygon(
     with np.errstate(divide="ignore", invalid="ignore"):
         at_longitude = lon0 + (latitude_deg - lat0) * (lon1 - lon0) / (lat1 - lat0)
     return bool(np.count_nonzero(crosses & (longitude_deg < at_longitude)) % 2)
-
-
-def in_gbm_saa(latitude_deg: float, longitude_deg: float, met: float) -> bool:
-    """Whether GBM was off in the SAA with Fermi above (latitude, east longitude) in degrees at MET ``met`` (s)."""
-    boundary = gbm_saa_boundary(met)
-    return inside_polygon(latitude_deg, longitude_deg, boundary.latitude_deg, boundary.longitude_deg)
