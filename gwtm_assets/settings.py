@@ -35,7 +35,7 @@ class GWTMSettings(BaseSettings):
     api_token: str = Field("", description="GWTM API token (admin for posting alerts).", repr=False)
     api_base: str = Field(
         "",
-        description="GWTM API root, e.g. `https://treasuremap.space/api/v0/`. Empty: records are logged, not posted, and repeated types are numbered from the ledger.",
+        description="GWTM API root, e.g. `https://treasuremap.space/api/v1/`. Empty: records are logged, not posted, and repeated types are numbered from the ledger.",
     )
 
     # Storage

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.science.skymap import decode_notice_skymap, read_multiorder_fits
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
@@ -45,6 +46,7 @@ def api_server():
 def settings(tmp_path, api_server, monkeypatch) -> GWTMSettings:
     for name in ("DRY_RUN", "WRITE_TO_STORAGE", "API_BASE", "API_TOKEN", "STORAGE_BUCKET_SOURCE"):
         monkeypatch.delenv(name, raising=False)
+    api_server.state.storage = LocalObjectStore(tmp_path / "storage")  # the server reads the maps we write
     return GWTMSettings(
         api_base=api_server.base,
         api_token=ADMIN_TOKEN,

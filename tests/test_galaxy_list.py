@@ -6,9 +6,10 @@ from dataclasses import replace
 import healpy as hp
 import numpy as np
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, materialize
 
-from gwtm_assets.definitions import ConfigurationError, build_definitions
+from gwtm_assets.assets import ligo
+from gwtm_assets.definitions import LIGO_ASSETS, ConfigurationError, build_definitions, build_resources
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.galaxy_catalog import GalaxyCatalogError, cache_dirs, load_catalog
 from gwtm_assets.science.galaxies import GalaxyConfigError, rank_galaxies, read_galaxy_config
@@ -193,19 +194,31 @@ def test_configuration_errors_name_the_file_and_the_key(tmp_path):
         load_catalog(garbage)
 
 
-def test_galaxy_list_is_posted_after_its_alert_and_replaces_the_groups_list(settings, api_server, tmp_path):
+def test_galaxy_list_is_posted_once_per_record_after_it_and_an_operator_may_repost(settings, api_server, tmp_path):
     sky, _ = load_sky(sample("S230518h-preliminary"))
     _, config = catalog_around(sky, tmp_path, n=5000)
     settings = settings.model_copy(update={"path_to_galaxy_catalog_config": str(tmp_path / "galaxies.ini")})
-    results = ingest_files([sample("S230518h-preliminary")] * 2, settings, DagsterInstance.ephemeral())
+    instance = DagsterInstance.ephemeral()
+    results = ingest_files([sample("S230518h-preliminary")] * 2, settings, instance)
     assert all(r.success for r in results), [r.error for r in results]
     routes = [
         r.path for r in api_server.state.requests if r.method == "POST" and r.path in ("post_alert", "event_galaxies")
     ]
-    assert routes[:2] == ["post_alert", "event_galaxies"]
+    assert routes == ["post_alert", "event_galaxies"]  # the second ingest posts nothing: nothing is new
+    assert api_server.state.doi_requests == 1
+    # An operator may ask for the list again: the group's list is replaced, and one more DOI requested.
+    forced = materialize(
+        [ligo.incoming_gw_notice, *LIGO_ASSETS],
+        selection=["galaxy_list"],
+        partition_key=results[0].partition_key,
+        instance=instance,
+        resources=build_resources(settings),
+        run_config={"ops": {"galaxy_list": {"config": {"repost": True}}}},
+    )
+    assert forced.success
     calls = [(r.method, r.path) for r in api_server.state.posted("event_galaxies")]
-    # Once per materialization; the second deleted the first list before posting its own.
     assert calls == [("POST", "event_galaxies"), ("DELETE", "remove_event_galaxies"), ("POST", "event_galaxies")]
+    assert api_server.state.doi_requests == 2
     [held] = api_server.state.galaxy_lists
     assert held["graceid"] == "S230518h" and held["groupname"] == "LCOGT"
     galaxies = held["galaxies"]

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
+from gwtm_assets.assets.checks import check_contours
 from gwtm_assets.science.contours import contours_geojson, probability_inside_rings
 from gwtm_assets.science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes, moc_from_fits_bytes, moc_json
 from gwtm_assets.science.skymap import skymap_statistics
 
 from .conftest import SKYMAP_SAMPLES, load_sky
-from .skymaps import gaussian_blob
+from .skymaps import gaussian_blob, gaussian_density, multiorder_map
 
 POSITIONS = [(0.2, 5.0), (359.7, -30.0), (45.0, 85.0), (300.0, -85.0), (180.0, 89.0)]
 
@@ -95,3 +96,36 @@ def test_sample_moc_areas_and_fits_round_trip(path):
 
     held = region.probability_in_multiordermap(Table({"UNIQ": sky.uniq, "PROBDENSITY": sky.probdensity}))
     assert held == pytest.approx(0.9, abs=0.01)
+
+
+SHAPES = {
+    # name: (map, rings expected at 50% and 90%)
+    "across RA 0": (lambda: multiorder_map(gaussian_density(0.3, 10, 1.3), [(0.3, 10)], 12), 1),
+    "over a pole": (lambda: multiorder_map(gaussian_density(40, 89.2, 1.3), [(40, 89.2)], 12), 1),
+    "two islands": (
+        lambda: multiorder_map(
+            lambda v: gaussian_density(100, 20, 2)(v) + 0.7 * gaussian_density(130, -10, 1.5)(v),
+            [(100, 20), (130, -10)],
+            16,
+        ),
+        2,
+    ),
+    "annulus with a hole": (lambda: multiorder_map(gaussian_density(200, -40, 1.0, radius_deg=6), [(200, -40)], 14), 2),
+    "under 10 deg2": (lambda: multiorder_map(gaussian_density(250, 30, 0.8), [(250, 30)], 8), 1),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_contour_check_passes_correct_contours_of_hard_shapes_to_a_tenth_of_its_tolerance(shape):
+    make, rings = SHAPES[shape]
+    sky = make()
+    s = skymap_statistics(sky)
+    geojson = contours_geojson(sky, (0.5, 0.9), (s.area_50, s.area_90))
+    assert [len(f["geometry"]["coordinates"]) for f in geojson["features"]] == [rings, rings]
+    if shape == "under 10 deg2":
+        assert s.area_50 < 10
+    result = check_contours({"map": (json.dumps(geojson).encode(), sky)})
+    assert result.passed, result.metadata
+    for key, value in result.metadata["enclosed_probability"].value.items():
+        level = int(key.rsplit("@", 1)[1]) / 100
+        assert value == pytest.approx(level, abs=0.002), key

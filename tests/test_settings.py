@@ -8,7 +8,7 @@ from gwtm_assets.settings import GWTMSettings
 
 def test_documented_variables(monkeypatch):
     env = {
-        "API_BASE": "https://treasuremap.space/api/v0/", "API_TOKEN": "secret", "STORAGE_BUCKET_SOURCE": "LOCAL",
+        "API_BASE": "https://treasuremap.space/api/v1/", "API_TOKEN": "secret", "STORAGE_BUCKET_SOURCE": "LOCAL",
         "OBSERVING_RUN": "O5", "DRY_RUN": "1", "WRITE_TO_STORAGE": "false", "VERBOSE": "0", "LOG_FORMAT": "json",
         "LOG_LEVEL": "debug", "KAFKA_OFFSET_RESET": "earliest", "KAFKA_GROUP_ID": "gwtm-prod",
     }  # fmt: skip
@@ -16,7 +16,7 @@ def test_documented_variables(monkeypatch):
         monkeypatch.setenv(key, value)
     s = GWTMSettings()
     assert (s.api_base, s.storage_bucket_source, s.observing_run) == (
-        "https://treasuremap.space/api/v0/",
+        "https://treasuremap.space/api/v1/",
         "local",
         "O5",
     )

@@ -38,7 +38,7 @@ COMMON_ENV = [
     secret("KAFKA_CLIENT_ID", "gwtm-secrets", "kafka-client-id"),
     secret("KAFKA_CLIENT_SECRET", "gwtm-secrets", "kafka-client-secret"),
     secret("API_TOKEN", "gwtm-secrets", "api-token"),
-    plain("API_BASE", "https://treasuremap.space/api/v0/"),
+    plain("API_BASE", "https://treasuremap.space/api/v1/"),
     plain("KAFKA_GROUP_ID", "gwtm-listeners"),
     plain("OBSERVING_RUN", "O4"),
     plain("LOG_FORMAT", "json"),

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagster import (
@@ -33,6 +33,7 @@ from ..resources.settings import ListenerConfig
 from ..resources.storage import AlertLedger
 from ..science.contours import contours_geojson
 from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
+from ..timestamps import utc_naive
 from ..science.skymap import (
     MultiOrderSkyMap,
     SkymapStatistics,
@@ -72,6 +73,7 @@ class PostedRecord:
     name: str
     api_id: int | None
     record: dict[str, Any]
+    posted_now: bool = False
 
 
 def _elapsed_ms(started: float) -> float:
@@ -118,22 +120,22 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
     return Output(maps, metadata=metadata)
 
 
-def _same_record(held: dict[str, Any], record: dict[str, Any]) -> bool:
-    """Whether a record the API holds is ``record`` (same type, sent within a second)."""
+def flat_map_key(notice: LigoNotice, name: str) -> str:
+    """Storage key of a record's flat HEALPix map: what the site opens as ``skymap_fits_url``."""
+    return f"{notice.storage_dir}/{name}.fits.gz"
 
-    def when(value: Any) -> datetime | None:
-        try:
-            return datetime.fromisoformat(str(value)).replace(tzinfo=None)
-        except ValueError:
-            return None
 
-    a, b = when(held.get("timesent")), when(record.get("timesent"))
-    return (
-        held.get("alert_type") == record["alert_type"]
-        and a is not None
-        and b is not None
-        and abs(a - b).total_seconds() < 1
-    )
+def next_datecreated(held: list[dict[str, Any]], after: datetime | None = None) -> datetime:
+    """The time of posting (naive UTC), later than every record the event holds and than ``after``.
+
+    The site shows an event's record with the greatest ``datecreated``, so it
+    must grow strictly with each record posted, in processing order.
+    """
+    now = datetime.now(UTC).replace(tzinfo=None)
+    earlier = [t for t in (utc_naive(r.get("datecreated")) for r in held) if t is not None]
+    if after is not None:
+        earlier.append(after)
+    return max([now, *(t + timedelta(milliseconds=1) for t in earlier)])
 
 
 @asset(
@@ -151,51 +153,65 @@ def api_record(
     alert_ledger: AlertLedger,
     listener_config: ListenerConfig,
 ) -> Output[dict[str, PostedRecord]]:
-    """Alert records posted to the GWTM API, with the product name each one gives its files.
+    """Alert records posted to the GWTM API, each exactly once, with the product name it gives its files.
 
     The name ``<graceid>-<AlertType>[N]`` counts the records of that type the
-    API already holds. It is decided once and kept in the ledger before the
-    post, so a re-run (or a crash between post and ledger) neither posts twice
-    nor renames anything.
+    API already holds. It is decided once and kept in the ledger with the
+    record's ``datecreated`` (its identity) before the post, so a re-run, a
+    crash between post and ledger, or a lost reply neither posts twice nor
+    renames anything.
     """
     notice = raw_alert
     ledger = alert_ledger.read(notice.storage_dir, context.partition_key)
+    held: list[dict[str, Any]] | None = None
+    last_created: datetime | None = None
     posted: dict[str, PostedRecord] = {}
     for label in notice.record_labels:
         decoded = skymap.get(label) or skymap.get("")
-        record = alert_record(notice, label, decoded and decoded.statistics, listener_config.observing_run)
         entry = ledger.get(label)
-        if entry and entry["state"] == "posted":
-            context.log.info("%s already posted as %s; not posting again", label or "record", entry["name"])
-            posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record)
-            continue
-        held = sorted(gwtm_api.query_alerts(notice.graceid, record["alert_type"]), key=lambda r: r.get("id") or 0)
-        if entry and len(held) > entry["index"] and _same_record(held[entry["index"]], record):
-            context.log.info("%s was posted before an interruption; keeping %s", label or "record", entry["name"])
-            stored = held[entry["index"]]
-        else:
-            if entry:
+        interrupted = entry is not None and entry["state"] != "posted"
+        if entry is None or (interrupted and "datecreated" not in entry):  # (ledgers before datecreated had none)
+            if held is None:
+                held = gwtm_api.query_alerts(notice.graceid)
+            alert_type = notice.alert_type + label
+            if entry is not None:
                 index = entry["index"]
             elif gwtm_api.posts_enabled:
-                index = len(held)
+                index = sum(r.get("alert_type") == alert_type for r in held)
             else:  # no API to count records: number by what the ledger has named
-                index = alert_ledger.count_posted(
-                    notice.storage_dir, notice.graceid, record["alert_type"], context.partition_key
-                )
+                index = alert_ledger.count_posted(notice.storage_dir, notice.graceid, alert_type, context.partition_key)
+            last_created = next_datecreated(held, last_created)
             entry = {
-                "name": product_name(notice.graceid, record["alert_type"], index),
-                "alert_type": record["alert_type"],
+                "name": product_name(notice.graceid, alert_type, index),
+                "alert_type": alert_type,
                 "index": index,
+                "datecreated": last_created.isoformat(timespec="microseconds"),
                 "state": "posting",
             }
             ledger[label] = entry
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
-            stored = gwtm_api.post_alert(record)
-        entry.update(state="posted", api_id=stored.get("id"))
-        alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
-        posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record)
-    if notice.role == "test":
-        gwtm_api.del_test_alerts()
+        map_owner = entry["name"] if label in skymap else posted[""].name if "" in skymap else None
+        record = alert_record(
+            notice,
+            label,
+            decoded and decoded.statistics,
+            listener_config.observing_run,
+            skymap_fits_url=map_owner and flat_map_key(notice, map_owner),
+        )
+        if entry.get("datecreated"):
+            record["datecreated"] = entry["datecreated"]
+        posted_now = entry["state"] != "posted"
+        if not posted_now:
+            context.log.info("%s already posted as %s; not posting again", label or "record", entry["name"])
+        else:
+            stored = gwtm_api.find_alert(record) if interrupted else None
+            if stored is not None:
+                context.log.info("%s was posted before an interruption; keeping %s", label or "record", entry["name"])
+            else:
+                stored = gwtm_api.post_alert(record)
+            entry.update(state="posted", api_id=stored.get("id"))
+            alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
+        posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record, posted_now)
     return Output(
         posted,
         metadata={
@@ -205,6 +221,32 @@ def api_record(
             "record": MetadataValue.json(json.loads(json.dumps(posted[""].record, default=str))),
         },
     )
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="intermediate_io_manager",
+    kinds={"api"},
+    deps=["alert_files", "contours", "moc", "galaxy_list"],
+    op_tags={"dagster/priority": "-1"},
+)
+def expired_mock_alerts(
+    context: AssetExecutionContext,
+    raw_alert: LigoNotice,
+    api_record: dict[str, PostedRecord],
+    gwtm_api: GWTMApiResource,
+) -> Output:
+    """The API's answer to ``del_test_alerts``, called for mock events once all that needs their alert is done.
+
+    The server then deletes every mock alert (and its files) not dated today
+    +-1 day, this event's too unless it is MS181101ab or recent: expected.
+    Called only when this run posted a record; real events leave it None.
+    """
+    check_partition(raw_alert, context)
+    if raw_alert.role != "test" or not any(r.posted_now for r in api_record.values()):
+        return Output(None, metadata={"called": False})
+    return Output(gwtm_api.del_test_alerts(), metadata={"called": gwtm_api.posts_enabled})
 
 
 def product_asset(kind: str, check: AssetCheckSpec) -> Callable:

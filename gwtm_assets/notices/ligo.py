@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..science.skymap import SkymapStatistics
+from ..timestamps import utc_iso
 from .validation import NoticeValidationError, igwn_alert_validator, validate
 
 #: Stream spellings of ``alert_type`` -> the names GWTM uses.
@@ -122,11 +123,16 @@ def alert_record(
     label: str,
     statistics: SkymapStatistics | None,
     observing_run: str,
+    skymap_fits_url: str | None = None,
 ) -> dict[str, Any]:
     """The GWTM ``post_alert`` record of one of a notice's records (see docs/gwtm-api.md).
 
     ``label`` is ``""`` for the GW record or ``-ExtCoinc`` for the external
     coincidence, whose sky statistics come from the combined map.
+    ``skymap_fits_url`` is the storage key of the record's flat map, which the
+    site opens for its coverage calculator and renormalised map. Every time is
+    naive UTC (``utc_iso``); ``datecreated``, the time of posting, is added by
+    whoever posts the record.
     """
     event = notice.event
     properties = event.get("properties") or {}
@@ -138,7 +144,6 @@ def alert_record(
         "packet_type": PACKET_TYPES[notice.alert_type],
         "observing_run": observing_run,
         "timesent": notice.content.get("time_created"),
-        "datecreated": notice.content.get("time_created"),
         "time_of_signal": event.get("time"),
         "detectors": ",".join(event.get("instruments") or []) or None,
         "far": event.get("far"),
@@ -155,6 +160,7 @@ def alert_record(
         "prob_bbh": classification.get("BBH"),
         "prob_terrestrial": classification.get("Terrestrial"),
         "description": (notice.content.get("urls") or {}).get("gracedb"),
+        "skymap_fits_url": skymap_fits_url,
     }
     if statistics is not None:
         record.update(
@@ -178,4 +184,6 @@ def alert_record(
             time_coincidence_far=ext.get("time_coincidence_far"),
             time_sky_position_coincidence_far=ext.get("time_sky_position_coincidence_far"),
         )
+    for name in ("timesent", "time_of_signal"):
+        record[name] = utc_iso(record[name]) if record.get(name) else None
     return _drop_none(record)

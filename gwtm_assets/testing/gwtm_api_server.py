@@ -1,16 +1,34 @@
 """A GWTM API server of our own that enforces the contract (docs/gwtm-api.md) and records requests.
 
 Used by the tests (to assert what was sent), by ``make demo`` and by
-``gwtm-cron dev-api``. Not a production server: state is in memory.
+``gwtm-cron dev-api``. Not a production server: state is in memory. It
+behaves as the real server does where that decides what is correct
+(docs/gwtm-api.md, "How the server and the site use what is posted"):
+
+- times are stored naive; a time sent with an offset is shifted into the
+  database session's zone (``session_offset``, not UTC by default), as
+  PostgreSQL does, so mixed conventions show up as wrong times;
+- ``datecreated`` defaults to the time of storing; the site's "latest record"
+  of an event is the one with the greatest ``datecreated`` (``latest_alert``);
+- the site opens ``skymap_fits_url`` as a key of the shared storage with
+  healpy (``GET ajax_renormalize_skymap``, when ``storage`` is given);
+- ``del_test_alerts`` deletes mock alerts not named for today +-1 day (except
+  MS181101ab), their galaxy lists and their files under ``test/``;
+- ``event_galaxies`` needs an alert with ``timesent`` within 15 s (else 400
+  "Invalid 'timesent_stamp'") and counts the DOIs it is asked for;
+- ``drop_reply_after_commit`` stores a POST and closes the connection without
+  answering, as a lost reply does.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
@@ -83,6 +101,22 @@ class ApiState:
     outage_status: int = 503
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 1
+    storage: Any = None
+    session_offset: timedelta = timedelta(hours=-5)
+    doi_requests: int = 0
+    dropped_replies: dict[str, int] = field(default_factory=dict)
+
+    def stored_time(self, value: Any) -> str:
+        """A time as the database stores it: naive, an offset converted to the session's zone."""
+        parsed = datetime.fromisoformat(str(value))
+        if parsed.tzinfo is not None:
+            parsed = (parsed.astimezone(UTC) + self.session_offset).replace(tzinfo=None)
+        return parsed.isoformat()
+
+    def latest_alert(self, graceid: str) -> dict[str, Any] | None:
+        """The record the site shows for an event: greatest ``datecreated``."""
+        alerts = [a for a in self.alerts if a["graceid"] == graceid]
+        return max(alerts, key=lambda a: datetime.fromisoformat(a["datecreated"]), default=None)
 
     def posted(self, endpoint: str) -> list[RecordedRequest]:
         """Successful requests to ``endpoint`` (a path ending)."""
@@ -118,7 +152,19 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             return self._answer(400, {"message": "body is not JSON"}, route, query, raw.decode(errors="replace"))
         status, payload = self._route(route, query, body)
+        if self.command == "POST" and status == 200 and self._drop_reply(route):
+            with self.state.lock:
+                self.state.requests.append(RecordedRequest(self.command, route, query, body, status))
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._answer(status, payload, route, query, body)
+
+    def _drop_reply(self, route: str) -> bool:
+        with self.state.lock:
+            left = self.state.dropped_replies.get(route, 0)
+            self.state.dropped_replies[route] = max(left - 1, 0)
+        return left > 0
 
     do_GET = do_POST = do_DELETE = _handle
 
@@ -135,7 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
             if key == ("GET", "query_alerts"):
                 found = [a for a in s.alerts if a["graceid"] == query.get("graceid", a["graceid"])]
                 found = [a for a in found if a["alert_type"] == query.get("alert_type", a["alert_type"])]
-                return 200, sorted(found, key=lambda a: -a["id"])
+                return 200, sorted(found, key=lambda a: a["datecreated"], reverse=True)
+            if key == ("GET", "ajax_renormalize_skymap"):
+                return self._site_skymap(query)
             if route in ("post_alert", "post_icecube_notice", "del_test_alerts") and not admin:
                 return 403, {"message": "admin token required"}
             if key == ("POST", "post_alert"):
@@ -143,16 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if errors:
                     return 400, {"message": "Request validation error", "errors": errors}
                 stored = dict(body, id=s.next_id)
+                stored.setdefault("datecreated", (datetime.now(UTC) + s.session_offset).replace(tzinfo=None))
+                for name in ALERT_DATES:
+                    if stored.get(name) is not None:
+                        stored[name] = s.stored_time(stored[name])
                 s.next_id += 1
                 s.alerts.append(stored)
                 return 200, stored
             if key == ("POST", "del_test_alerts"):
-                keep = ["MS181101ab"] + [
-                    f"MS{(datetime.now() + timedelta(days=d)).strftime('%y%m%d')}" for d in (-1, 0, 1)
-                ]
-                before = len(s.alerts)
-                s.alerts = [a for a in s.alerts if a["role"] != "test" or any(k in a["graceid"] for k in keep)]
-                return 200, {"message": f"removed {before - len(s.alerts)} test alerts"}
+                return self._del_test_alerts()
             if key == ("POST", "post_icecube_notice"):
                 return self._icecube(body)
             if key == ("GET", "event_galaxies"):
@@ -168,6 +215,46 @@ class _Handler(BaseHTTPRequestHandler):
             if key == ("POST", "event_galaxies"):
                 return self._galaxies(body)
         return 404, {"message": f"no route {self.command} {route}"}
+
+    def _del_test_alerts(self) -> tuple[int, Any]:
+        s = self.state
+        keep = ["MS181101ab"] + [f"MS{(datetime.now() + timedelta(days=d)).strftime('%y%m%d')}" for d in (-1, 0, 1)]
+        removed = {a["graceid"] for a in s.alerts if a["role"] == "test" and not any(k in a["graceid"] for k in keep)}
+        s.alerts = [a for a in s.alerts if a["graceid"] not in removed]
+        s.galaxy_lists = [g for g in s.galaxy_lists if g["graceid"] not in removed]
+        if s.storage is not None:
+            for info in list(s.storage.list("test/")):
+                if not any(k in info.key for k in keep) and "alert.json" not in info.key:
+                    s.storage.delete(info.key)
+        return 200, {"message": "Successfully deleted test alerts and associated data"}
+
+    def _site_skymap(self, query: dict[str, str]) -> tuple[int, Any]:
+        """What the site's coverage calculator and renormalised-map view read: the alert's map, via healpy."""
+        import healpy
+
+        s = self.state
+        if "alert_id" in query:
+            alert = next((a for a in s.alerts if str(a["id"]) == query["alert_id"]), None)
+        else:
+            alert = s.latest_alert(query.get("graceid", ""))
+        if alert is None:
+            return 404, {"detail": "Alert not found"}
+        if not alert.get("skymap_fits_url"):
+            return 400, {"detail": "No skymap URL found for this alert"}
+        try:
+            data = s.storage.get(alert["skymap_fits_url"])
+            with tempfile.NamedTemporaryFile(suffix=".fits.gz") as f:
+                f.write(data)
+                f.flush()
+                prob = healpy.read_map(f.name)
+        except Exception as exc:  # the server answers any failure to read the map this way
+            return 400, {"detail": f"Map not found: {exc}"}
+        return 200, {
+            "alert_id": alert["id"],
+            "skymap_fits_url": alert["skymap_fits_url"],
+            "nside": healpy.npix2nside(len(prob)),
+            "total_probability": float(prob.sum()),
+        }
 
     def _icecube(self, body: Any) -> tuple[int, Any]:
         notice = (body or {}).get("notice_data") if isinstance(body, dict) else None
@@ -192,20 +279,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("galaxies"), list):
             return 400, {"message": "Request validation error", "errors": [{"field": "galaxies", "error": "required"}]}
         try:
-            sent = datetime.fromisoformat(str(body["timesent_stamp"])).replace(tzinfo=None)
+            sent = datetime.fromisoformat(s.stored_time(body["timesent_stamp"]))
         except (KeyError, ValueError):
             return 400, {
                 "message": "Request validation error",
                 "errors": [{"field": "timesent_stamp", "error": "datetime"}],
             }
         alerts = [
-            a for a in s.alerts if a["graceid"] == body.get("graceid") and "timesent" in a
-            and abs((datetime.fromisoformat(a["timesent"]).replace(tzinfo=None) - sent).total_seconds()) <= 15
+            a for a in s.alerts if a["graceid"] == body.get("graceid") and a.get("timesent")
+            and abs((datetime.fromisoformat(a["timesent"]) - sent).total_seconds()) < 15
         ]  # fmt: skip
         if not alerts:
-            return 200, {"message": "", "errors": ["no alert within 15 s of timesent_stamp"], "warnings": []}
+            return 400, {
+                "message": f"Invalid 'timesent_stamp' for event {body.get('graceid')}",
+                "errors": ["Please visit the alerts page for valid timesent stamps for this event"],
+            }
         s.galaxy_lists.append(dict(body, listid=s.next_id))
         s.next_id += 1
+        s.doi_requests += bool(body.get("request_doi"))
         return 200, {"message": "Successfully uploaded galaxies", "errors": [], "warnings": []}
 
 
@@ -213,9 +304,14 @@ class GWTMApiTestServer:
     """Start with ``with GWTMApiTestServer() as api:``; ``api.base`` is the ``API_BASE`` to use."""
 
     def __init__(
-        self, admin_token: str = "admin-token", user_token: str = "user-token", port: int = 0, prefix: str = "/api/v1/"
+        self,
+        admin_token: str = "admin-token",
+        user_token: str = "user-token",
+        port: int = 0,
+        prefix: str = "/api/v1/",
+        storage: Any = None,
     ):
-        self.state = ApiState(admin_token=admin_token, user_token=user_token)
+        self.state = ApiState(admin_token=admin_token, user_token=user_token, storage=storage)
         handler = type("Handler", (_Handler,), {"state": self.state, "prefix": prefix})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -233,6 +329,11 @@ class GWTMApiTestServer:
         """Answer ``status`` to every request for the next ``seconds``."""
         self.state.outage_status = status
         self.state.outage_until = time.monotonic() + seconds
+
+    def drop_reply_after_commit(self, route: str, times: int = 1) -> None:
+        """Store the next ``times`` successful POSTs to ``route`` and close the connection without answering."""
+        with self.state.lock:
+            self.state.dropped_replies[route] = times
 
     def __enter__(self) -> Self:
         return self.start()
