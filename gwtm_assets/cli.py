@@ -18,7 +18,7 @@ def _ingest(args: argparse.Namespace) -> int:
     failed = 0
     for result in ingest_files(args.files, settings):
         print(result.line(), flush=True)
-        failed += not result.success or not result.checks_passed
+        failed += not result.ok
     return 1 if failed else 0
 
 
@@ -33,7 +33,7 @@ def _replay(args: argparse.Namespace) -> int:
     results = replay(settings, args.files or None)
     for result in results:
         print(result.line(), flush=True)
-    return 1 if any(not r.success for r in results) else 0
+    return 1 if any(not r.ok for r in results) else 0
 
 
 def _launch_replay(args: argparse.Namespace) -> int:
@@ -134,10 +134,20 @@ def _dev_api(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gwtm-cron", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    ingest = commands.add_parser("ingest", help="materialize the asset graph for saved notices")
+    exit_codes = (
+        "exit status: 0 every notice materialized and every science check passed; 1 some notice failed "
+        "(its line says FAILED with the step and the error: for the API the endpoint, HTTP status and the "
+        "server's message) or a check failed (CHECK FAILED with the check and its values); 2 bad usage"
+    )
+    ingest = commands.add_parser(
+        "ingest", help="materialize the asset graph for saved notices", description=(
+            "Materialize the asset graph for saved notices, one line per notice."), epilog=exit_codes,
+    )  # fmt: skip
     ingest.add_argument("files", nargs="+", help="igwn.gwalert or IceCube notice JSON files")
     ingest.set_defaults(func=_ingest)
-    replay = commands.add_parser("replay", help="re-materialize stored notices (or files) in time order")
+    replay = commands.add_parser(
+        "replay", help="re-materialize stored notices (or files) in time order", epilog=exit_codes
+    )
     replay.add_argument("files", nargs="*", help="notice files; default: every raw notice in storage")
     replay.add_argument(
         "--launch", action="store_true",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterEvent, DagsterInstance, materialize
 
 from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
@@ -36,11 +37,20 @@ class IngestResult:
     products: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
     checks_passed: bool = True
+    failed_checks: dict[str, str] = field(default_factory=dict)
     elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Materialized with every science check passed: what exit status 0 means."""
+        return self.success and self.checks_passed
 
     def line(self) -> str:
         if not self.success:
             return f"FAILED {self.path}: {self.error}"
+        if not self.checks_passed:
+            failed = "; ".join(f"{name} {value}" for name, value in self.failed_checks.items())
+            return f"CHECK FAILED {self.graceid} {self.alert_type} {self.names.get('gw', '')}: {failed}"
 
         def fmt(value: float | None, unit: str) -> str:
             return "-" if value is None else f"{value:.2f} {unit}"
@@ -51,6 +61,21 @@ class IngestResult:
             f"area_50={fmt(self.area_50, 'deg2'):<14} distance={fmt(self.distance, 'Mpc'):<12} "
             f"products={len(self.products):<2} {self.elapsed_ms:7.0f} ms"
         )
+
+
+def step_failure(event: DagsterEvent, events: list[DagsterEvent]) -> str:
+    """``<step>: <the error raised in it>`` (for the API: endpoint, HTTP status and the server's message).
+
+    After its retries ran out, the step's error is the one of its last retry.
+    """
+    error = event.step_failure_data.error
+    if error.cls_name == "DagsterMaxRetriesExceededError":
+        retried = [e.step_retry_data.error for e in events if e.is_step_up_for_retry and e.step_key == event.step_key]
+        error = next((e for e in reversed(retried) if e is not None), error)
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+    return f"{event.step_key}: {message}"
 
 
 def default_instance() -> DagsterInstance:
@@ -93,12 +118,15 @@ def ingest_notice(
     )
     result.elapsed_ms = 1000 * (time.perf_counter() - started)
     if not run.success:
-        failures = [e.message for e in run.all_events if e.is_step_failure]
-        result.error = "; ".join(failures) or "run failed"
+        events = run.all_events
+        result.error = "; ".join(step_failure(e, events) for e in events if e.is_step_failure) or "run failed"
         return result
     result.success = True
-    for event in run.get_asset_check_evaluations():
-        result.checks_passed &= event.passed
+    for evaluation in run.get_asset_check_evaluations():
+        if not evaluation.passed:
+            result.checks_passed = False
+            outside = evaluation.metadata.get("outside_tolerance")
+            result.failed_checks[evaluation.check_name] = json.dumps(outside.value if outside else None)
     if kind == "ligo":
         maps = run.output_for_node("skymap")
         if "" in maps:

@@ -19,6 +19,7 @@ from gwtm_assets.testing.daemon import REPO, DagsterDaemon, wait_for
 from gwtm_assets.testing.tansu import TansuBroker
 
 from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
+from .site_checks import assert_records_usable_by_the_site
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -47,6 +48,7 @@ def stream(broker, api_server, tmp_path, request):
     ligo_topic, icecube_topic = f"gw.{name}", f"ic.{name}"
     broker.create_topic(ligo_topic)
     broker.create_topic(icecube_topic)
+    api_server.state.storage = LocalObjectStore(tmp_path / "storage")  # where the site opens the maps
     daemon = DagsterDaemon(
         tmp_path / "dagster_home",
         {
@@ -115,6 +117,7 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     assert len(daemon.materialized_partitions("icecube_record")) == 2
     assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
     assert_products_complete(daemon)
+    assert_records_usable_by_the_site(api_server)
 
     store = LocalObjectStore(daemon.env["LOCAL_STORAGE_DIR"])
     quarantined = [o.key for o in store.list("test/quarantine/")]

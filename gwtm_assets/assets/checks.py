@@ -43,9 +43,7 @@ def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -
         for feature in json.loads(data)["features"]:
             level = feature["properties"]["credible_level"]
             depth = min(sky.max_order + 1, CHECK_MAX_DEPTH)
-            enclosed[f"{name}@{level}"] = round(
-                enclosed_probability(sky, feature["geometry"]["coordinates"], depth), 4
-            )
+            enclosed[f"{name}@{level}"] = round(enclosed_probability(sky, feature["geometry"]["coordinates"], depth), 4)
     bad = {k: v for k, v in enclosed.items() if abs(v - int(k.rsplit("@", 1)[1]) / 100) > PROBABILITY_TOLERANCE}
     return AssetCheckResult(
         check_name=CONTOURS_CHECK.name,

@@ -33,7 +33,6 @@ from ..resources.settings import ListenerConfig
 from ..resources.storage import AlertLedger
 from ..science.contours import contours_geojson
 from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
-from ..timestamps import utc_naive
 from ..science.skymap import (
     MultiOrderSkyMap,
     SkymapStatistics,
@@ -43,6 +42,7 @@ from ..science.skymap import (
     read_multiorder_fits,
     skymap_statistics,
 )
+from ..timestamps import utc_naive
 from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 
 GROUP = "ligo"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field, PrivateAttr
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -15,18 +15,27 @@ from ..timestamps import utc_naive
 logger = logging.getLogger(__name__)
 
 
-class GWTMApiError(RuntimeError):
-    """The API refused a request (4xx) or kept failing; names endpoint and status, never the token."""
+class GWTMApiError(Failure):
+    """The API refused a request (4xx): the step fails once, not retried, naming endpoint, status and the
+    server's message (never the token)."""
+
+    retryable = False
 
     def __init__(self, endpoint: str, status: int | None, detail: str):
         self.endpoint = endpoint
         self.status = status
         self.detail = detail
-        super().__init__(f"GWTM API {endpoint}: {'HTTP ' + str(status) if status else 'no response'}: {detail}")
+        super().__init__(
+            description=f"GWTM API {endpoint}: {'HTTP ' + str(status) if status else 'no response'}: {detail}",
+            metadata={"endpoint": endpoint, "http_status": status if status is not None else -1},
+            allow_retries=self.retryable,
+        )
 
 
 class GWTMApiTransientError(GWTMApiError):
     """A failure worth retrying: connection error, timeout or 5xx. For a POST, an ambiguous one."""
+
+    retryable = True
 
 
 def _same_instant(a: Any, b: Any) -> bool:

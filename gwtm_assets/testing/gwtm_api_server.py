@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f.write(data)
                 f.flush()
                 prob = healpy.read_map(f.name)
-        except Exception as exc:  # the server answers any failure to read the map this way
+        except Exception as exc:  # noqa: BLE001 -- the server answers any failure to read the map so
             return 400, {"detail": f"Map not found: {exc}"}
         return 200, {
             "alert_id": alert["id"],
