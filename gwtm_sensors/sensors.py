@@ -25,7 +25,7 @@ from dagster import (
 from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
 from gwtm_assets.notices.history import land
 from gwtm_assets.notices.icecube import parse_icecube_notice
-from gwtm_assets.notices.ligo import parse_ligo_notice, storage_dir
+from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.notices.validation import NoticeValidationError
 from gwtm_assets.partitions import gw_alert_partitions, icecube_notice_partitions
 from gwtm_assets.resources.storage import ProductStorage
@@ -42,17 +42,13 @@ LONG_POLL_S = 4.0
 
 
 def quarantine_key(raw: bytes) -> str:
-    """Where a message that is not a valid notice is kept: ``<dir>/quarantine/<digest>.json``.
+    """Where a message that is not a valid notice is kept: ``fit/quarantine/<digest>.json``.
 
-    ``<dir>`` follows the event id when the message is JSON that names one, else ``fit``.
+    Always under ``fit``, even for mock events: the server's ``del_test_alerts``
+    sweeps ``test/`` of every object not named for a recent mock event, and a
+    quarantined message is named by its digest only (its ids are not trusted).
     """
-    try:
-        content = json.loads(raw)
-        graceid = str(content.get("superevent_id") or content.get("ref_ID") or "")
-    except (ValueError, AttributeError):
-        graceid = ""
-    directory = storage_dir(graceid) if graceid else "fit"
-    return f"{directory}/quarantine/{hashlib.sha256(raw).hexdigest()[:16]}.json"
+    return f"fit/quarantine/{hashlib.sha256(raw).hexdigest()[:16]}.json"
 
 
 def poll_notices(
@@ -88,7 +84,9 @@ def poll_notices(
             where = f"{topic}[{message.partition()}]@{message.offset()}"
             try:
                 notice = parse(raw)
-            except NoticeValidationError as exc:
+            except Exception as exc:  # noqa: BLE001 -- whatever a message holds, it must not stop the topic
+                if not isinstance(exc, NoticeValidationError):
+                    exc = NoticeValidationError(f"unparseable message ({type(exc).__name__}: {str(exc)[:200]})")
                 key = quarantine_key(raw)
                 store.put(key, raw)
                 store.put(key.replace(".json", ".reason.txt"), f"{where}: {exc}".encode())

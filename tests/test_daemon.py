@@ -120,7 +120,7 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     assert_records_usable_by_the_site(api_server)
 
     store = LocalObjectStore(daemon.env["LOCAL_STORAGE_DIR"])
-    quarantined = [o.key for o in store.list("test/quarantine/")]
+    quarantined = [o.key for o in store.list("fit/quarantine/")]
     assert len(quarantined) == 2, quarantined
     reason = store.get(next(k for k in quarantined if k.endswith(".reason.txt"))).decode()
     assert f"{ligo_topic}[0]@2" in reason

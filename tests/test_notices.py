@@ -60,7 +60,7 @@ def test_retraction_record_has_what_it_carries():
     record = alert_record(notice, "", None, "O4")
     assert record == {
         "graceid": "MS181101ab", "role": "test", "alert_type": "Retraction", "packet_type": 164, "observing_run": "O4",
-        "timesent": "2018-11-01T23:36:23Z", "datecreated": "2018-11-01T23:36:23Z",
+        "timesent": "2018-11-01T23:36:23.000000",  # naive UTC; datecreated is added when posting
         "description": "https://example.org/superevents/MS181101ab/view/",
     }  # fmt: skip
 
@@ -87,3 +87,20 @@ def test_icecube_schema_violation_is_named():
     content["pval_generic"] = "small"
     with pytest.raises(NoticeValidationError, match="pval_generic"):
         parse_icecube_notice(json.dumps(content).encode())
+
+
+@pytest.mark.parametrize("key", ["../etc/x", "fit/../x", "/fit/x", "fit//x", "fit/x\x00", "", "fit/./x"])
+def test_unsafe_object_keys_are_refused_by_every_write_path(key, tmp_path):
+    from gwtm_assets.io.object_store import LocalObjectStore, StorageError, check_key
+
+    with pytest.raises(StorageError, match="unsafe object key"):
+        check_key(key)
+    with pytest.raises(StorageError):
+        LocalObjectStore(tmp_path).put(key, b"x")
+
+
+@pytest.mark.parametrize("good", ["S230518h", "MS181101ab", "TS190425z", "S240422ed"])
+def test_superevent_ids_the_streams_send_are_accepted(good):
+    from gwtm_assets.notices.validation import check_event_id
+
+    assert check_event_id(good, "superevent_id") == good

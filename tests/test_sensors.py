@@ -76,3 +76,71 @@ def test_icecube_sensor(broker, settings):
     _, icecube_sensor = build_sensors(True, icecube_topic=topic)
     result = _tick(icecube_sensor, DagsterInstance.ephemeral(), resources)
     assert sorted(r.partition_key.split("-")[0] for r in result.run_requests) == ["MS230427r", "S230914ak"]
+
+
+def _tick_until(sensor, resources, offset: int, ticks: int = 10) -> tuple[list[str], dict[str, int]]:
+    """Tick (a tick takes what the consumer has fetched) until the cursor reaches ``offset``; no tick may fail."""
+    instance, cursor, requested = DagsterInstance.ephemeral(), None, []
+    for _ in range(ticks):
+        result = _tick(sensor, instance, resources, cursor)
+        cursor = result.cursor
+        requested += [r.partition_key for r in result.run_requests]
+        if json.loads(cursor).get("0", 0) >= offset:
+            break
+    return requested, json.loads(cursor)
+
+
+def _hostile_ligo_messages() -> list[bytes]:
+    notice = json.loads(sample("MS181101ab-preliminary").read_bytes())
+    bad_ids = ["S" + "1" * 10_000, "MS181101ab\x00", "../../../../x", "../etc/x", "/abs", "S230518h/../../x"]
+    return [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than json can parse: RecursionError
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        *[json.dumps(dict(notice, superevent_id=bad)).encode() for bad in bad_ids],
+        b"\xff\xfe not utf-8",
+        b"",
+    ]
+
+
+def test_no_message_whatever_it_holds_stops_the_topic(broker, settings):
+    topic = "igwn.gwalert.hostile"
+    broker.create_topic(topic)
+    hostile = _hostile_ligo_messages()
+    good = sample("S230518h-preliminary").read_bytes()
+    broker.produce(topic, [*hostile, good])
+    resources = build_resources(settings) | {
+        "kafka": KafkaConsumerResource(
+            bootstrap_servers=broker.bootstrap, group_id="g-hostile", offset_reset="earliest"
+        )
+    }
+    ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+    requested, cursor = _tick_until(ligo_sensor, resources, len(hostile) + 1)
+    assert requested == [parse_ligo_notice(good).partition_key]
+    assert cursor == {"0": len(hostile) + 1}
+    store = LocalObjectStore(settings.local_storage_dir)
+    reasons = [store.get(o.key).decode() for o in store.list("fit/quarantine/") if o.key.endswith(".reason.txt")]
+    assert len(reasons) == len(set(hostile)), reasons
+    assert sum("is not a GraceDB superevent id" in r for r in reasons) == 6
+    assert any("RecursionError" in r for r in reasons)
+    keys = [o.key for o in store.list("")]
+    assert all(".." not in k and "\x00" not in k for k in keys)
+    assert not any(k.startswith(("fit/incoming/S1111", "test/incoming/MS181101ab")) for k in keys)
+
+
+def test_icecube_reference_ids_that_are_not_superevent_ids_are_quarantined(broker, settings):
+    topic = "icecube.hostile"
+    broker.create_topic(topic)
+    valid = json.loads(ICECUBE_SAMPLES[0].read_bytes())
+    bad = [json.dumps(dict(valid, ref_ID=ref)).encode() for ref in ("../../x", "x/y", "S230518h\x00")]
+    broker.produce(topic, [*bad, ICECUBE_SAMPLES[0].read_bytes()])
+    resources = build_resources(settings) | {
+        "kafka": KafkaConsumerResource(
+            bootstrap_servers=broker.bootstrap, group_id="g-ic-hostile", offset_reset="earliest"
+        )
+    }
+    _, icecube_sensor = build_sensors(True, icecube_topic=topic)
+    requested, cursor = _tick_until(icecube_sensor, resources, 4)
+    assert len(requested) == 1 and cursor == {"0": 4}
+    store = LocalObjectStore(settings.local_storage_dir)
+    assert len([o for o in store.list("fit/quarantine/") if o.key.endswith(".reason.txt")]) == 3
+    assert all(".." not in o.key for o in store.list(""))

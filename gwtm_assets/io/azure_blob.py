@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from .object_store import ChunkReader, ObjectInfo, StorageError
+from .object_store import ChunkReader, ObjectInfo, StorageError, check_key
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -56,7 +56,7 @@ class AzureBlobObjectStore:
         return StorageError(f"abfs: cannot {action} {where}: {reason}: {str(exc).splitlines()[0][:200]}")
 
     def _blob(self, key: str) -> Any:
-        container, blob = split_key(key)
+        container, blob = split_key(check_key(key))
         return self.service.get_blob_client(container, blob)
 
     def _ensure_container(self, container: str) -> None:

@@ -24,6 +24,15 @@ class StorageError(RuntimeError):
 CHUNK_BYTES = 1024 * 1024
 
 
+def check_key(key: str) -> str:
+    """``key`` if it is a plain relative object key; one with a ``..`` or empty segment, a NUL or a leading ``/``
+    could alias or escape another object on some backend and is refused."""
+    parts = key.split("/")
+    if not key or "\0" in key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"refusing unsafe object key {key[:120]!r}")
+    return key
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """An object as a listing shows it: key, size in bytes, and its MD5 (hex) when the backend reports one."""
@@ -99,7 +108,7 @@ class LocalObjectStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / check_key(key)).resolve()
         if self.root.resolve() not in path.parents:
             raise StorageError(f"local: key {key!r} escapes the storage root")
         return path

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .object_store import CHUNK_BYTES, ChunkReader, ObjectInfo, StorageError
+from .object_store import CHUNK_BYTES, ChunkReader, ObjectInfo, StorageError, check_key
 
 #: Error codes that mean the credentials, not the request, are wrong.
 AUTH_ERRORS = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
@@ -48,7 +48,7 @@ class S3ObjectStore:
 
     def put(self, key: str, data: bytes) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data)
         except (ClientError, BotoCoreError) as exc:
             raise self._error("write", key, exc) from exc
 
@@ -94,6 +94,7 @@ class S3ObjectStore:
             raise self._error("read", key, exc) from exc
 
     def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
+        check_key(key)
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(multipart_chunksize=8 * 1024 * 1024, max_concurrency=1, use_threads=False)

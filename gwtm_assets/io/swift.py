@@ -12,7 +12,7 @@ from typing import Any
 
 from swiftclient.exceptions import ClientException
 
-from .object_store import CHUNK_BYTES, ObjectInfo, StorageError
+from .object_store import CHUNK_BYTES, ObjectInfo, StorageError, check_key
 
 
 class SwiftObjectStore:
@@ -55,7 +55,7 @@ class SwiftObjectStore:
         self._call("create container", "", "put_container", self.container)
 
     def put(self, key: str, data: bytes) -> None:
-        self._call("write", key, "put_object", self.container, key, contents=data, content_length=len(data))
+        self._call("write", key, "put_object", self.container, check_key(key), contents=data, content_length=len(data))
 
     def get(self, key: str) -> bytes:
         _, body = self._call("read", key, "get_object", self.container, key)
@@ -99,6 +99,7 @@ class SwiftObjectStore:
             raise self._error("read", key, exc) from exc
 
     def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
+        check_key(key)
         # Sent chunked as it is read; Swift checks the body against the ETag we send and refuses a mismatch (422).
         # A stream cannot be rewound, so swiftclient does not retry this PUT: the caller (migration) retries the object.
         self._call("write", key, "put_object", self.container, key, contents=iter(chunks), etag=md5)

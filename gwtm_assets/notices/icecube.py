@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .ligo import notice_digest, storage_dir
-from .validation import NoticeValidationError, icecube_notice_validator, validate
+from .validation import NoticeValidationError, check_event_id, icecube_notice_validator, validate
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,13 @@ def parse_icecube_notice(raw: bytes) -> IceCubeNotice:
         raise NoticeValidationError(f"IceCube notice is not JSON: {exc}") from exc
     if not isinstance(content, dict):
         raise NoticeValidationError("IceCube notice is not a JSON object")
-    validate(content, icecube_notice_validator(), f"IceCube notice {content.get('ref_ID', '?')}")
+    validate(content, icecube_notice_validator(), f"IceCube notice {str(content.get('ref_ID', '?'))[:60]}")
     missing = [k for k in ("ref_ID", "reference", "alert_datetime") if k not in content]
     if "gcn.notices.LVK.alert" not in (content.get("reference") or {}):
         missing.append("reference/gcn.notices.LVK.alert")
     if missing:
         raise NoticeValidationError(f"IceCube notice lacks required fields: {', '.join(missing)}")
+    check_event_id(content["ref_ID"], "ref_ID")
     return IceCubeNotice(raw=raw, content=content)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..science.skymap import SkymapStatistics
 from ..timestamps import utc_iso
-from .validation import NoticeValidationError, igwn_alert_validator, validate
+from .validation import NoticeValidationError, check_event_id, igwn_alert_validator, validate
 
 #: Stream spellings of ``alert_type`` -> the names GWTM uses.
 ALERT_TYPES = {
@@ -110,7 +110,8 @@ def parse_ligo_notice(raw: bytes) -> LigoNotice:
     normalised = dict(content)
     if normalised.get("alert_type") == "EARLY_WARNING":
         normalised["alert_type"] = "EARLYWARNING"
-    validate(normalised, igwn_alert_validator(), f"igwn.gwalert notice {content.get('superevent_id', '?')}")
+    validate(normalised, igwn_alert_validator(), f"igwn.gwalert notice {str(content.get('superevent_id', '?'))[:60]}")
+    check_event_id(content.get("superevent_id"), "superevent_id")
     return LigoNotice(raw=raw, content=content)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -56,3 +57,17 @@ def validate(document: object, validator: jsonschema.Draft202012Validator, what:
     if errors:
         problems = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:200]}" for e in errors)
         raise NoticeValidationError(f"{what} fails its schema: {problems}")
+
+
+#: GraceDB superevent ids as the streams send them: S (real), MS (mock) or TS (test), the UTC date, a letter suffix.
+#: IceCube's ``ref_ID`` is the superevent id of the LVK alert it follows.
+SUPEREVENT_ID = re.compile(r"[MT]?S\d{6}[a-z]{1,4}")
+
+
+def check_event_id(value: object, field: str) -> str:
+    """``value`` if it is a superevent id; anything else (``..``, ``/``, NUL, 10,000 characters) is refused,
+    since event ids become parts of storage keys."""
+    if not isinstance(value, str) or not SUPEREVENT_ID.fullmatch(value):
+        shown = repr(value)[:60] + ("..." if len(repr(value)) > 60 else "")
+        raise NoticeValidationError(f"{field} {shown} is not a GraceDB superevent id (e.g. S230518h, MS181101ab)")
+    return value
