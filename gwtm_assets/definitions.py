@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dagster import Definitions, load_assets_from_modules
+from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from gwtm_sensors.kafka import KafkaConsumerResource
 from gwtm_sensors.sensors import build_sensors
@@ -34,6 +35,18 @@ class ConfigurationError(ValueError):
     """The environment asks for something this code location cannot do; names the variable."""
 
 
+def secret(settings: GWTMSettings, field: str) -> str | EnvVar:
+    """A secret setting as ``EnvVar(NAME)`` when it came from the environment variable NAME.
+
+    Dagster then stores and shows the variable's name, never its value (job
+    snapshots in the run storage, the UI's resource details); the value is read
+    when a run or sensor tick starts. A value given in code stays literal.
+    """
+    value = getattr(settings, field)
+    name = field.upper()
+    return EnvVar(name) if value and os.environ.get(name) == value else value
+
+
 def build_storage(settings: GWTMSettings) -> ProductStorage:
     """The product storage ``STORAGE_BUCKET_SOURCE`` selects, with its client resource; fails naming what is missing."""
     root = Path(settings.local_storage_dir)
@@ -57,13 +70,16 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
             region_name=settings.aws_default_region or None,
             endpoint_url=settings.aws_endpoint_url or None,
             aws_access_key_id=settings.aws_access_key_id or None,
-            aws_secret_access_key=settings.aws_secret_access_key or None,
+            aws_secret_access_key=secret(settings, "aws_secret_access_key") or None,
             max_attempts=4,
         )
         return S3ProductStorage(**common, bucket=settings.aws_bucket, s3=s3)
     if settings.storage_bucket_source == "abfs":
         from .resources.azure import AzureProductStorage
 
+        if settings.azure_storage_connection_string:
+            azure_resource(settings)  # only to check it names an account and key
+            return AzureProductStorage(**common, connection_string=secret(settings, "azure_storage_connection_string"))
         return AzureProductStorage(**common, azure=azure_resource(settings))
     from .resources.swift import SwiftProductStorage, SwiftResource
 
@@ -83,12 +99,12 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
     swift = SwiftResource(
         auth_url=settings.os_auth_url,
         username=settings.os_username,
-        password=settings.os_password,
+        password=secret(settings, "os_password"),
         project_name=settings.os_project_name,
         user_domain_name=settings.os_user_domain_name,
         project_domain_name=settings.os_project_domain_name,
         application_credential_id=settings.os_application_credential_id,
-        application_credential_secret=settings.os_application_credential_secret,
+        application_credential_secret=secret(settings, "os_application_credential_secret"),
         region_name=settings.os_region_name,
     )
     return SwiftProductStorage(**common, container=settings.os_container_name, swift=swift)
@@ -108,7 +124,8 @@ def azure_resource(settings: GWTMSettings) -> AzureBlobStorageResource:
         if not (name and key):
             raise ConfigurationError("AZURE_STORAGE_CONNECTION_STRING needs AccountName and AccountKey")
     elif settings.azure_account_name and settings.azure_account_key:
-        key, endpoint = settings.azure_account_key, f"https://{settings.azure_account_name}.blob.core.windows.net"
+        key = secret(settings, "azure_account_key")
+        endpoint = f"https://{settings.azure_account_name}.blob.core.windows.net"
     else:
         raise ConfigurationError(
             "STORAGE_BUCKET_SOURCE=abfs needs AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY, or AZURE_STORAGE_CONNECTION_STRING"
@@ -142,7 +159,7 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
         "intermediate_io_manager": PickledValueIOManager(storage=storage),
         "alert_ledger": AlertLedger(storage=storage),
         "gwtm_api": GWTMApiResource(
-            api_base=settings.api_base, api_token=settings.api_token, enabled=not settings.dry_run
+            api_base=settings.api_base, api_token=secret(settings, "api_token"), enabled=not settings.dry_run
         ),
         "galaxy_catalog": galaxy_catalog_resource(settings),
         "fermi_ephemeris": FermiEphemerisResource(
@@ -153,7 +170,7 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
         "listener_config": ListenerConfig(observing_run=settings.observing_run, flat_map_nside=settings.flat_map_nside),
         "kafka": KafkaConsumerResource(
             client_id=settings.kafka_client_id,
-            client_secret=settings.kafka_client_secret,
+            client_secret=secret(settings, "kafka_client_secret"),
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.kafka_group_id,
             offset_reset=settings.kafka_offset_reset,

@@ -10,7 +10,10 @@ from .storage import ProductStorage
 class AzureProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=abfs``: container ``<dir>``, blob ``<file>`` (products.md)."""
 
-    azure: AzureBlobStorageResource
+    azure: AzureBlobStorageResource | None = None
+    connection_string: str = Field(
+        "", repr=False, description="AZURE_STORAGE_CONNECTION_STRING (Azurite, other endpoints), instead of `azure`"
+    )
     retries: int = Field(3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
     timeout_s: float = Field(60.0, description="read timeout per request (connect: 10 s)")
 
@@ -19,7 +22,10 @@ class AzureProductStorage(ProductStorage):
 
         from ..io.azure_blob import AzureBlobObjectStore
 
-        service = self._clients.enter_context(self.azure.get_client())
+        if self.connection_string:
+            service = BlobServiceClient.from_connection_string(self.connection_string)
+        else:
+            service = self._clients.enter_context(self.azure.get_client())
         # The SDK's default retry waits 15 s, 18 s, 24 s: too long for a notice; same client, our policy.
         # Objects move in CHUNK_BYTES blocks both ways (bounded memory; one large single PUT is refused by some endpoints).
         service = BlobServiceClient(
@@ -31,4 +37,7 @@ class AzureProductStorage(ProductStorage):
         return AzureBlobObjectStore(service)
 
     def location(self) -> str:
+        if self.connection_string:
+            parts = dict(p.split("=", 1) for p in self.connection_string.split(";") if "=" in p)
+            return parts.get("BlobEndpoint") or parts.get("AccountName", "")
         return self.azure.account_url
