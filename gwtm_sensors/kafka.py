@@ -6,8 +6,12 @@ import confluent_kafka
 from dagster import ConfigurableResource
 from pydantic import Field
 
-#: GW notices with two embedded sky maps reach 2 MB; leave room.
+#: The largest notice accepted: GW notices with two embedded sky maps reach ~3 MB; leave room.
 NOTICE_MAX_BYTES = 8_000_000
+#: The largest message the consumer can receive at all (a broker returns a message larger than the fetch limits
+#: alone in its response). Larger ones are quarantined as a reason only; beyond this one librdkafka cannot read
+#: the response, so the limit is generous: the memory is held only while the tick reads the message.
+RECEIVE_MAX_BYTES = 128_000_000
 
 
 class KafkaConsumerResource(ConfigurableResource):
@@ -36,7 +40,7 @@ class KafkaConsumerResource(ConfigurableResource):
             "auto.offset.reset": self.offset_reset,
             "max.partition.fetch.bytes": NOTICE_MAX_BYTES,
             "fetch.max.bytes": 2 * NOTICE_MAX_BYTES,
-            "receive.message.max.bytes": 2 * NOTICE_MAX_BYTES + 1_000_000,
+            "receive.message.max.bytes": RECEIVE_MAX_BYTES,
             # A fetch the broker holds open returns within 100 ms of a new notice (librdkafka's default: 500 ms).
             "fetch.wait.max.ms": 100,
         }

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_STORED, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 from dagster import (
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
@@ -30,7 +30,7 @@ from gwtm_assets.notices.validation import NoticeValidationError
 from gwtm_assets.partitions import gw_alert_partitions, icecube_notice_partitions
 from gwtm_assets.resources.storage import ProductStorage
 
-from .kafka import KafkaConsumerResource
+from .kafka import NOTICE_MAX_BYTES, KafkaConsumerResource
 
 LIGO_TOPIC = "igwn.gwalert"
 ICECUBE_TOPIC = "gcn.notices.icecube.lvk_nu_track_search"
@@ -63,13 +63,15 @@ def poll_notices(
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     consumer = kafka.consumer()
     keys: list[str] = []
+    quarantined: list[str] = []
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
             context.log.warning("topic %s is not available yet", topic)
             return SensorResult(skip_reason=f"topic {topic} not available")
         partitions = sorted(metadata.topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, cursor.get(str(p), OFFSET_STORED)) for p in partitions])
+        cursor |= starting_offsets(consumer, topic, [p for p in partitions if str(p) not in cursor], kafka.offset_reset)
+        consumer.assign([TopicPartition(topic, p, cursor[str(p)]) for p in partitions])
         first = consumer.poll(LONG_POLL_S)
         messages = [first, *consumer.consume(MAX_NOTICES_PER_TICK - 1, timeout=0)] if first is not None else []
         # Built only when something arrived: a Swift store authenticates and checks its container, which an idle
@@ -82,6 +84,13 @@ def poll_notices(
                 continue
             raw = message.value() or b""
             where = f"{topic}[{message.partition()}]@{message.offset()}"
+            if len(raw) > NOTICE_MAX_BYTES:
+                reason = f"{where}: {len(raw):,} bytes, over the {NOTICE_MAX_BYTES:,}-byte limit of a notice; not kept"
+                store.put(f"fit/quarantine/oversized-{hashlib.sha256(raw).hexdigest()[:16]}.reason.txt", reason.encode())
+                context.log.error("quarantined %s", reason)
+                quarantined.append(where)
+                cursor[str(message.partition())] = message.offset() + 1
+                continue
             try:
                 notice = parse(raw)
             except Exception as exc:  # noqa: BLE001 -- whatever a message holds, it must not stop the topic
@@ -91,6 +100,7 @@ def poll_notices(
                 store.put(key, raw)
                 store.put(key.replace(".json", ".reason.txt"), f"{where}: {exc}".encode())
                 context.log.error("quarantined %s as %s: %s", where, key, exc)
+                quarantined.append(where)
             else:
                 land(store, notice)
                 keys.append(notice.partition_key)
@@ -105,7 +115,28 @@ def poll_notices(
         run_requests=[RunRequest(partition_key=k, run_key=k, tags=event_tags(k)) for k in unique],
         dynamic_partitions_requests=[partitions_def.build_add_request(unique)] if unique else [],
         cursor=json.dumps(cursor, sort_keys=True),
+        skip_reason=f"quarantined {', '.join(quarantined)} (see fit/quarantine/)" if quarantined and not unique else None,
     )
+
+
+def starting_offsets(consumer: Any, topic: str, partitions: list[int], offset_reset: str) -> dict[str, int]:
+    """Offsets to start ``partitions`` from when the cursor has none: the group's commit, else the topic's end
+    (``latest``) or beginning (``earliest``) as it is now.
+
+    Fixed once and kept in the cursor (and committed), so a notice published
+    after the sensor started is read even when no tick saw a message before it;
+    a consumer left to ``auto.offset.reset`` would start at the end again every tick.
+    """
+    if not partitions:
+        return {}
+    offsets = {}
+    for committed in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10):
+        if committed.offset >= 0:
+            offsets[str(committed.partition)] = committed.offset
+        else:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, committed.partition), timeout=10)
+            offsets[str(committed.partition)] = high if offset_reset == "latest" else low
+    return offsets
 
 
 def build_sensors(

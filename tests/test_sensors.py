@@ -144,3 +144,39 @@ def test_icecube_reference_ids_that_are_not_superevent_ids_are_quarantined(broke
     store = LocalObjectStore(settings.local_storage_dir)
     assert len([o for o in store.list("fit/quarantine/") if o.key.endswith(".reason.txt")]) == 3
     assert all(".." not in o.key for o in store.list(""))
+
+
+def test_latest_offset_reset_reads_a_notice_published_between_idle_ticks(broker, settings):
+    topic = "igwn.gwalert.latest"
+    broker.create_topic(topic)
+    broker.produce(topic, [sample("MS181101ab-preliminary").read_bytes()])  # before the sensor: not read
+    kafka = KafkaConsumerResource(bootstrap_servers=broker.bootstrap, group_id="g-latest", offset_reset="latest")
+    resources = build_resources(settings) | {"kafka": kafka}
+    ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+    instance = DagsterInstance.ephemeral()
+    idle = _tick(ligo_sensor, instance, resources)
+    assert idle.run_requests == [] and json.loads(idle.cursor) == {"0": 1}
+    late = sample("S230518h-preliminary").read_bytes()
+    broker.produce(topic, [late])
+    # Even with the cursor lost, the start fixed by the first tick was committed for the group.
+    result = _tick(ligo_sensor, instance, resources, None)
+    assert [r.partition_key for r in result.run_requests] == [parse_ligo_notice(late).partition_key]
+
+
+def test_an_oversized_message_is_quarantined_as_a_reason_and_the_topic_goes_on(broker, settings):
+    from confluent_kafka import Producer
+
+    topic = "igwn.gwalert.oversized"
+    broker.create_topic(topic)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 30_000_000})
+    producer.produce(topic, b"x" * 21_000_000)
+    producer.produce(topic, sample("S230518h-preliminary").read_bytes())
+    assert producer.flush(60) == 0
+    kafka = KafkaConsumerResource(bootstrap_servers=broker.bootstrap, group_id="g-big", offset_reset="earliest")
+    resources = build_resources(settings) | {"kafka": kafka}
+    ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+    requested, cursor = _tick_until(ligo_sensor, resources, 2)
+    assert len(requested) == 1 and cursor == {"0": 2}
+    store = LocalObjectStore(settings.local_storage_dir)
+    [reason] = [store.get(o.key).decode() for o in store.list("fit/quarantine/oversized-")]
+    assert f"{topic}[0]@0: 21,000,000 bytes, over the 8,000,000-byte limit" in reason
