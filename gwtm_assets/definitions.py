@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
 from gwtm_sensors.kafka import KafkaConsumerResource
+from gwtm_sensors.recovery import build_recovery_sensor
 from gwtm_sensors.sensors import build_sensors
 
 from .assets import galaxy_list, icecube, ligo, visibility
@@ -19,7 +20,7 @@ from .replay import replay_backfill_sensor, replay_notices_job
 from .resources.fermi import FermiEphemerisResource
 from .resources.galaxy_catalog import GalaxyCatalogResource
 from .resources.gwtm_api import GWTMApiResource
-from .resources.settings import ListenerConfig
+from .resources.settings import ListenerConfig, RecoveryConfig
 from .resources.storage import AlertLedger, ProductStorage
 from .science.galaxies import GalaxyConfigError, read_galaxy_config
 from .settings import GWTMSettings
@@ -168,6 +169,11 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
             cache_dir=settings.fermi_cache_dir or str(Path(settings.local_storage_dir) / ".cache" / "fermi"),
         ),
         "listener_config": ListenerConfig(observing_run=settings.observing_run, flat_map_nside=settings.flat_map_nside),
+        "recovery": RecoveryConfig(
+            first_delay_s=settings.recovery_first_delay_s,
+            max_delay_s=settings.recovery_max_delay_s,
+            max_attempts=settings.recovery_max_attempts,
+        ),
         "kafka": KafkaConsumerResource(
             client_id=settings.kafka_client_id,
             client_secret=secret(settings, "kafka_client_secret"),
@@ -192,6 +198,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
                 settings.enabled_listeners,
             ),
             replay_backfill_sensor,
+            build_recovery_sensor(),
         ],
         resources=build_resources(settings),
     )

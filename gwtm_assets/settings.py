@@ -110,6 +110,15 @@ class GWTMSettings(BaseSettings):
     )
     flat_map_nside: int = Field(512, description="Resolution of the flat .fits.gz sky map (never finer than the map).")
 
+    # Recovery after outages (failed_notice_recovery_sensor)
+    recovery_first_delay_s: float = Field(
+        60.0, description="Seconds before a notice whose run failed on an outage is tried again; doubles per failure."
+    )
+    recovery_max_delay_s: float = Field(3600.0, description="Longest wait between two tries of a failed notice.")
+    recovery_max_attempts: int = Field(
+        12, description="Failed runs after which a notice is left to the operator (the defaults span about 7 h)."
+    )
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, value: object) -> object:

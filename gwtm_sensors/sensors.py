@@ -86,7 +86,9 @@ def poll_notices(
             where = f"{topic}[{message.partition()}]@{message.offset()}"
             if len(raw) > NOTICE_MAX_BYTES:
                 reason = f"{where}: {len(raw):,} bytes, over the {NOTICE_MAX_BYTES:,}-byte limit of a notice; not kept"
-                store.put(f"fit/quarantine/oversized-{hashlib.sha256(raw).hexdigest()[:16]}.reason.txt", reason.encode())
+                store.put(
+                    f"fit/quarantine/oversized-{hashlib.sha256(raw).hexdigest()[:16]}.reason.txt", reason.encode()
+                )
                 context.log.error("quarantined %s", reason)
                 quarantined.append(where)
                 cursor[str(message.partition())] = message.offset() + 1
@@ -115,7 +117,9 @@ def poll_notices(
         run_requests=[RunRequest(partition_key=k, run_key=k, tags=event_tags(k)) for k in unique],
         dynamic_partitions_requests=[partitions_def.build_add_request(unique)] if unique else [],
         cursor=json.dumps(cursor, sort_keys=True),
-        skip_reason=f"quarantined {', '.join(quarantined)} (see fit/quarantine/)" if quarantined and not unique else None,
+        skip_reason=f"quarantined {', '.join(quarantined)} (see fit/quarantine/)"
+        if quarantined and not unique
+        else None,
     )
 
 

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, Sour
 
 from ..notices.icecube import IceCubeNotice, parse_icecube_notice
 from ..notices.icecube import icecube_record as build_icecube_record
+from ..notices.validation import NoticeValidationError, final_failure
 from ..partitions import icecube_notice_partitions
 from ..resources.gwtm_api import GWTMApiResource
 from .ligo import TRANSIENT_RETRY, check_partition
@@ -26,7 +27,10 @@ incoming_icecube_notice = SourceAsset(
 )
 def icecube_notice(context: AssetExecutionContext, incoming_icecube_notice: bytes) -> Output[IceCubeNotice]:
     """The IceCube notice, validated against GCN's schema (both event layouts)."""
-    notice = parse_icecube_notice(incoming_icecube_notice)
+    try:
+        notice = parse_icecube_notice(incoming_icecube_notice)
+    except NoticeValidationError as exc:
+        raise final_failure(exc) from exc
     check_partition(notice, context)
     return Output(
         notice,

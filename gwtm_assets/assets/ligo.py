@@ -27,6 +27,7 @@ from dagster import (
 
 from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice, alert_record, parse_ligo_notice, product_name
+from ..notices.validation import NoticeValidationError, final_failure
 from ..partitions import gw_alert_partitions
 from ..resources.gwtm_api import GWTMApiResource
 from ..resources.settings import ListenerConfig
@@ -35,6 +36,7 @@ from ..science.contours import contours_geojson
 from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
 from ..science.skymap import (
     MultiOrderSkyMap,
+    SkymapError,
     SkymapStatistics,
     decode_notice_skymap,
     flat_fits_bytes,
@@ -83,7 +85,10 @@ def _elapsed_ms(started: float) -> float:
 @asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
 def raw_alert(context: AssetExecutionContext, incoming_gw_notice: bytes) -> Output[LigoNotice]:
     """The igwn.gwalert notice, validated against the IGWN schema."""
-    notice = parse_ligo_notice(incoming_gw_notice)
+    try:
+        notice = parse_ligo_notice(incoming_gw_notice)
+    except NoticeValidationError as exc:
+        raise final_failure(exc) from exc
     check_partition(notice, context)
     return Output(
         notice,
@@ -103,8 +108,11 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
     started = time.perf_counter()
     maps = {}
     for label, encoded in raw_alert.skymaps.items():
-        data = decode_notice_skymap(encoded)
-        sky = read_multiorder_fits(data)
+        try:
+            data = decode_notice_skymap(encoded)
+            sky = read_multiorder_fits(data)
+        except SkymapError as exc:
+            raise final_failure(exc) from exc
         maps[label] = DecodedSkymap(sky=sky, fits=data, statistics=skymap_statistics(sky))
     metadata: dict[str, Any] = {"maps": len(maps), "compute_ms": _elapsed_ms(started)}
     if "" in maps:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+from dagster import Failure
 from referencing import Registry, Resource
 
 GCN_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "gcn"
@@ -71,3 +72,9 @@ def check_event_id(value: object, field: str) -> str:
         shown = repr(value)[:60] + ("..." if len(repr(value)) > 60 else "")
         raise NoticeValidationError(f"{field} {shown} is not a GraceDB superevent id (e.g. S230518h, MS181101ab)")
     return value
+
+
+def final_failure(exc: Exception) -> Failure:
+    """A failure no retry can mend (an invalid notice or sky map): the step fails once, marked ``retryable: false``
+    so neither the retry policies nor the recovery sensor run it again."""
+    return Failure(description=str(exc), metadata={"retryable": False}, allow_retries=False)

@@ -27,7 +27,11 @@ class GWTMApiError(Failure):
         self.detail = detail
         super().__init__(
             description=f"GWTM API {endpoint}: {'HTTP ' + str(status) if status else 'no response'}: {detail}",
-            metadata={"endpoint": endpoint, "http_status": status if status is not None else -1},
+            metadata={
+                "endpoint": endpoint,
+                "http_status": status if status is not None else -1,
+                "retryable": self.retryable,
+            },
             allow_retries=self.retryable,
         )
 
