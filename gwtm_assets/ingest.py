@@ -13,6 +13,7 @@ from dagster import DagsterEvent, DagsterInstance, materialize
 
 from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
+from .io.object_store import StorageError
 from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
@@ -98,7 +99,11 @@ def ingest_notice(
         result.error = str(exc)
         return result
     result.partition_key, result.graceid = notice.partition_key, notice.graceid
-    land(resources["product_storage"].object_store(), notice)
+    try:
+        land(resources["product_storage"].object_store(), notice)
+    except StorageError as exc:
+        result.error = f"cannot land the notice: {exc}"
+        return result
     if kind == "ligo":
         result.alert_type = notice.alert_type
         partitions, assets = gw_alert_partitions, [ligo.incoming_gw_notice, *LIGO_ASSETS]

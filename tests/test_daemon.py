@@ -169,3 +169,20 @@ def test_api_outage_delays_records_but_loses_none(stream, broker, api_server):
     refused = [r for r in api_server.state.requests if r.status == 503]
     assert refused, "the outage was never hit"
     assert {r.status for r in daemon.runs()} <= {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE}
+
+
+def test_an_outage_longer_than_every_retry_recovers_by_itself(stream, broker, api_server):
+    """A 10-minute maintenance window, time compressed: the runs' own retries give up after ~45 s; the recovery
+    sensor re-launches each notice (first try 5 s after the failure, doubling to 20 s) once the API answers."""
+    daemon, ligo_topic, _ = stream
+    daemon.env |= {"RECOVERY_FIRST_DELAY_S": "5", "RECOVERY_MAX_DELAY_S": "20", "RECOVERY_MAX_ATTEMPTS": "20"}
+    api_server.outage(150)
+    daemon.start()
+    notices = [sample("MS181101ab-preliminary").read_bytes(), sample("S230518h-preliminary").read_bytes()]
+    broker.produce(ligo_topic, notices)
+    wait_for(lambda: any(r.status == DagsterRunStatus.FAILURE for r in daemon.runs()), 240, "a run to give up")
+    wait_for(lambda: records_posted(api_server) >= 2, 420, "records posted after the outage, without an operator")
+    wait_for(daemon.idle, 120, "all runs finished")
+    assert alert_types(api_server) == {"MS181101ab": ["Preliminary"], "S230518h": ["Preliminary"]}
+    recovered = [r for r in daemon.runs(DagsterRunStatus.SUCCESS) if "gwtm/recovery" in r.tags]
+    assert {r.tags["dagster/partition"] for r in recovered} == {parse_ligo_notice(n).partition_key for n in notices}

@@ -104,3 +104,77 @@ def test_superevent_ids_the_streams_send_are_accepted(good):
     from gwtm_assets.notices.validation import check_event_id
 
     assert check_event_id(good, "superevent_id") == good
+
+
+def _variant(name: str, **changes) -> bytes:
+    return json.dumps(json.loads(sample(name).read_bytes()) | changes).encode()
+
+
+@pytest.mark.parametrize(
+    "raw,reason",
+    [
+        (_variant("S230518h-preliminary", event=None), "PRELIMINARY notice without event.skymap"),
+        (_variant("S230518h-preliminary", time_created="not-a-date"), "is not an ISO 8601 time"),
+        (_variant("S230518h-preliminary", superevent_id=""), "is not a GraceDB superevent id"),
+    ],
+)
+def test_notices_the_site_could_not_use_are_refused_with_the_reason(raw, reason):
+    with pytest.raises(NoticeValidationError, match=reason):
+        parse_ligo_notice(raw)
+
+
+def test_a_gzip_bomb_sky_map_is_refused_before_it_fills_memory():
+    import gzip
+
+    from gwtm_assets.science.skymap import MAX_SKYMAP_BYTES, SkymapError, read_multiorder_fits
+
+    bomb = gzip.compress(b"\0" * (MAX_SKYMAP_BYTES + 1_000_000))
+    with pytest.raises(SkymapError, match="decompresses to over"):
+        read_multiorder_fits(bomb)
+
+
+def test_non_finite_numbers_never_reach_a_record():
+    from dataclasses import replace
+
+    from gwtm_assets.science.skymap import skymap_statistics
+
+    from .conftest import load_sky
+
+    sky, _ = load_sky(sample("S230518h-preliminary"))
+    stats = replace(skymap_statistics(sky), distance=float("nan"), distance_error=float("inf"))
+    record = alert_record(parse_ligo_notice(sample("S230518h-preliminary").read_bytes()), "", stats, "O4")
+    assert "distance" not in record and "distance_error" not in record
+
+
+def test_a_failed_local_write_leaves_no_temporary_file(tmp_path):
+    from gwtm_assets.io.object_store import LocalObjectStore, StorageError
+
+    def full_disk():
+        yield b"part"
+        raise OSError(28, "No space left on device")
+
+    store = LocalObjectStore(tmp_path)
+    with pytest.raises(StorageError, match="No space left"):
+        store.put_chunks("fit/x.fits.gz", full_disk(), 8, None)
+    assert [p.name for p in (tmp_path / "fit").iterdir()] == []
+
+
+def test_ingest_reports_a_notice_it_cannot_land_and_goes_on(settings, api_server, monkeypatch):
+    from dagster import DagsterInstance
+
+    from gwtm_assets.ingest import ingest_files
+    from gwtm_assets.io import object_store
+
+    real_put = object_store.LocalObjectStore.put
+
+    def refuse_s230518h(self, key, data):
+        if "S230518h" in key:
+            raise object_store.StorageError(f"local: cannot write {key}: disk full")
+        return real_put(self, key, data)
+
+    monkeypatch.setattr(object_store.LocalObjectStore, "put", refuse_s230518h)
+    results = ingest_files(
+        [sample("S230518h-preliminary"), sample("MS181101ab-preliminary")], settings, DagsterInstance.ephemeral()
+    )
+    assert "cannot land the notice" in results[0].error and "disk full" in results[0].error
+    assert results[1].ok

@@ -148,6 +148,7 @@ class LocalObjectStore:
 
     def put_chunks(self, key: str, chunks: Iterable[bytes], size: int, md5: str | None) -> None:
         path = self._path(key)
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
@@ -155,6 +156,8 @@ class LocalObjectStore:
                     tmp.write(chunk)
             os.replace(tmp.name, path)
         except OSError as exc:
+            if tmp is not None:  # a full disk must not leave half-written temporary files behind
+                Path(tmp.name).unlink(missing_ok=True)
             raise StorageError(f"local: cannot write {key}: {exc.strerror or exc}") from exc
 
     def md5(self, key: str) -> str | None:

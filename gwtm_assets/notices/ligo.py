@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..science.skymap import SkymapStatistics
-from ..timestamps import utc_iso
+from ..timestamps import utc_iso, utc_naive
 from .validation import NoticeValidationError, check_event_id, igwn_alert_validator, validate
 
 #: Stream spellings of ``alert_type`` -> the names GWTM uses.
@@ -112,11 +113,18 @@ def parse_ligo_notice(raw: bytes) -> LigoNotice:
         normalised["alert_type"] = "EARLYWARNING"
     validate(normalised, igwn_alert_validator(), f"igwn.gwalert notice {str(content.get('superevent_id', '?'))[:60]}")
     check_event_id(content.get("superevent_id"), "superevent_id")
+    if utc_naive(content.get("time_created")) is None:
+        raise NoticeValidationError(f"time_created {str(content.get('time_created'))[:40]!r} is not an ISO 8601 time")
+    if normalised["alert_type"] != "RETRACTION" and not (content.get("event") or {}).get("skymap"):
+        # Every LVK alert but a retraction carries the event and its sky map; a record without them would show
+        # on the site with no area, position or map.
+        raise NoticeValidationError(f"{normalised['alert_type']} notice without event.skymap")
     return LigoNotice(raw=raw, content=content)
 
 
-def _drop_none(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if v is not None}
+def _drop_unknown(record: dict[str, Any]) -> dict[str, Any]:
+    """Without the fields that are unknown: None, NaN or infinite (a NaN distance means "no distance")."""
+    return {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def alert_record(
@@ -187,4 +195,4 @@ def alert_record(
         )
     for name in ("timesent", "time_of_signal"):
         record[name] = utc_iso(record[name]) if record.get(name) else None
-    return _drop_none(record)
+    return _drop_unknown(record)

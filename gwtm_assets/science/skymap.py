@@ -9,8 +9,8 @@ name says otherwise.
 from __future__ import annotations
 
 import base64
-import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +118,22 @@ def nside_to_order(nside: int) -> int:
     return order
 
 
+#: The largest sky map accepted, uncompressed: O4 multi-order maps are ~0.5-3 MB; a gzip bomb is refused.
+MAX_SKYMAP_BYTES = 64_000_000
+
+
+def gunzip_bounded(data: bytes, limit: int = MAX_SKYMAP_BYTES) -> bytes:
+    """gzip-decompress ``data``, refusing output over ``limit`` bytes before it is held in memory."""
+    decompressor = zlib.decompressobj(wbits=GZIP_WBITS)
+    try:
+        out = decompressor.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise SkymapError(f"sky map is not valid gzip: {exc}") from exc
+    if len(out) > limit:
+        raise SkymapError(f"sky map decompresses to over {limit:,} bytes; refused")
+    return out
+
+
 def decode_notice_skymap(skymap_b64: str) -> bytes:
     """Decode the base64 ``skymap`` field of an igwn.gwalert notice into FITS bytes."""
     try:
@@ -129,7 +145,7 @@ def decode_notice_skymap(skymap_b64: str) -> bytes:
 def read_multiorder_fits(data: bytes) -> MultiOrderSkyMap:
     """Read a multi-order FITS sky map (plain or gzip-compressed bytes)."""
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+        data = gunzip_bounded(data)
     try:
         header, columns = read_bintable(data)
     except UnsupportedFITS:
