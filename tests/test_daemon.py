@@ -5,8 +5,10 @@ every record posted exactly once with its contract name, every product
 written, nothing lost across a killed daemon or an API outage.
 """
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,32 @@ def test_an_outage_longer_than_every_retry_recovers_by_itself(stream, broker, ap
     assert alert_types(api_server) == {"MS181101ab": ["Preliminary"], "S230518h": ["Preliminary"]}
     recovered = [r for r in daemon.runs(DagsterRunStatus.SUCCESS) if "gwtm/recovery" in r.tags]
     assert {r.tags["dagster/partition"] for r in recovered} == {parse_ligo_notice(n).partition_key for n in notices}
+
+
+def test_a_hostile_corpus_blocks_nothing_and_the_valid_notice_behind_it_comes_through(stream, broker, api_server):
+    """Everything the adversarial run sent, published to the real broker ahead of one valid notice, in one daemon run."""
+    from confluent_kafka import Producer
+
+    from .test_sensors import _hostile_ligo_messages
+
+    daemon, ligo_topic, icecube_topic = stream
+    daemon.start()
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 30_000_000})
+    hostile = [*_hostile_ligo_messages(), b"x" * 21_000_000]
+    for message in hostile:
+        producer.produce(ligo_topic, message)
+    valid_icecube = json.loads(ICECUBE_SAMPLES[0].read_bytes())
+    for ref in ("../../x", "S230518h\x00"):
+        producer.produce(icecube_topic, json.dumps(dict(valid_icecube, ref_ID=ref)).encode())
+    assert producer.flush(60) == 0
+    time.sleep(10)  # the sensors have met the corpus
+    published = time.monotonic()
+    broker.produce(ligo_topic, [sample("S230518h-preliminary").read_bytes()])
+    wait_for(lambda: records_posted(api_server) >= 1, 120, "the valid notice's record")
+    latency = time.monotonic() - published
+    assert latency < 60, f"{latency:.0f} s"
+    store = LocalObjectStore(daemon.env["LOCAL_STORAGE_DIR"])
+    reasons = [o.key for o in store.list("fit/quarantine/") if o.key.endswith(".reason.txt")]
+    assert len(reasons) == len(set(hostile)) + 2
+    assert all(".." not in o.key and "\x00" not in o.key for o in store.list(""))
+    assert alert_types(api_server) == {"S230518h": ["Preliminary"]}
