@@ -7,11 +7,12 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
-COPY pyproject.toml README.md ./
+# Dependencies first, in their own layer: rebuilt only when pyproject.toml or the lock changes. Every package is
+# pinned by deploy/constraints.txt (python deploy/lock.py), so a new upstream release cannot change a build.
+COPY pyproject.toml README.md deploy/constraints.txt ./
 RUN mkdir -p gwtm_assets gwtm_sensors \
     && touch gwtm_assets/__init__.py gwtm_sensors/__init__.py \
-    && pip install '.[deploy]' \
+    && pip install -c constraints.txt '.[deploy]' \
     && pip uninstall -y gwtm-cron
 COPY gwtm_assets gwtm_assets
 COPY gwtm_sensors gwtm_sensors

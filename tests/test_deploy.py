@@ -176,3 +176,45 @@ def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_pat
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("backend", ["s3", "swift"])
+def test_helm_lints_and_templates_the_values_and_the_manifests_validate(backend):
+    """A real helm (PyPI wheel) over deploy/helm/check-chart, the user-deployments shape of the official chart."""
+    import kubernetes_validate
+
+    helm = subprocess.run(["bash", str(REPO / "scripts/helm.sh")], capture_output=True, text=True, check=True).stdout
+    helm = helm.strip()
+    chart = str(HELM / "check-chart")
+    values = ["-f", str(HELM / "values.yaml"), "-f", str(HELM / f"values-{backend}.yaml")]
+    lint = subprocess.run([helm, "lint", "--strict", chart, *values], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    rendered = subprocess.run([helm, "template", "gwtm", chart, *values], capture_output=True, text=True, check=True)
+    manifests = [m for m in yaml.safe_load_all(rendered.stdout) if m]
+    assert {m["kind"] for m in manifests} == {"Deployment", "Service"}
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
+    [deployment] = [m for m in manifests if m["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["exec"]["command"] == ["dagster", "api", "grpc-health-check", "-p", "3030"]
+    assert all(" " not in arg for arg in container["readinessProbe"]["exec"]["command"])
+    secrets = {e["name"] for e in container["env"] if "valueFrom" in e}
+    assert {"API_TOKEN", "KAFKA_CLIENT_SECRET"} <= secrets
+
+
+def test_image_dependencies_are_locked_with_the_sqlalchemy_that_works_with_postgres():
+    lock = dict(
+        line.split("==") for line in (REPO / "deploy/constraints.txt").read_text().splitlines() if "==" in line
+    )
+    assert lock["SQLAlchemy"].startswith("2.0."), "SQLAlchemy 2.1 defaults postgresql:// to psycopg 3 (not installed)"
+    assert "psycopg2-binary" in lock and lock["dagster"] == "1.13.27"
+    assert "-c constraints.txt" in (REPO / "Dockerfile").read_text()
+
+
+def test_no_compose_health_check_passes_an_argument_with_spaces():
+    """podman's Docker API splits exec-form arguments on spaces; shell-form checks are one string."""
+    config = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for name, service in config["services"].items():
+        test = (service.get("healthcheck") or {}).get("test")
+        if test and test[0] == "CMD":
+            assert all(" " not in arg for arg in test[1:]), name

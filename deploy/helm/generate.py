@@ -135,7 +135,8 @@ def instance_values() -> dict[str, Any]:
                 "startTimeoutSeconds": 300,
                 "maxResumeRunAttempts": 0,
             },
-            "runRetries": {"enabled": True, "maxRetries": 3},
+            # Dead run pods only: outages are retried by failed_notice_recovery_sensor, and a 4xx is final.
+            "runRetries": {"enabled": True, "maxRetries": 3, "retryOnAssetOrOpFailure": False},
             "sensors": {"useThreads": True, "numWorkers": 2},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },

@@ -310,10 +310,11 @@ class GWTMApiTestServer:
         port: int = 0,
         prefix: str = "/api/v1/",
         storage: Any = None,
+        host: str = "127.0.0.1",
     ):
         self.state = ApiState(admin_token=admin_token, user_token=user_token, storage=storage)
         handler = type("Handler", (_Handler,), {"state": self.state, "prefix": prefix})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = ThreadingHTTPServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}{prefix}"
 
