@@ -203,9 +203,7 @@ def test_helm_lints_and_templates_the_values_and_the_manifests_validate(backend)
 
 
 def test_image_dependencies_are_locked_with_the_sqlalchemy_that_works_with_postgres():
-    lock = dict(
-        line.split("==") for line in (REPO / "deploy/constraints.txt").read_text().splitlines() if "==" in line
-    )
+    lock = dict(line.split("==") for line in (REPO / "deploy/constraints.txt").read_text().splitlines() if "==" in line)
     assert lock["SQLAlchemy"].startswith("2.0."), "SQLAlchemy 2.1 defaults postgresql:// to psycopg 3 (not installed)"
     assert "psycopg2-binary" in lock and lock["dagster"] == "1.13.27"
     assert "-c constraints.txt" in (REPO / "Dockerfile").read_text()

