@@ -58,9 +58,12 @@ def _launch_replay(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from .definitions import ConfigurationError, build_storage
     from .logging_setup import configure_logging
     from .migrate import migrate
+    from .resources.storage import opened_store
 
     settings = GWTMSettings()
     configure_logging(settings)
@@ -68,12 +71,14 @@ def _migrate(args: argparse.Namespace) -> int:
         print("gwtm-cron migrate: --source and --dest are the same backend", file=sys.stderr)
         return 2
 
+    clients = ExitStack()
+
     def factory(backend: str):
         side = settings.model_copy(
             update={"storage_bucket_source": backend, "write_to_storage": True, "dry_run": False}
         )
         build_storage(side)  # configuration errors surface here, before any copying
-        return lambda: build_storage(side).object_store()
+        return lambda: clients.enter_context(opened_store(build_storage(side)))
 
     try:
         make_source, make_dest = factory(args.source), factory(args.dest)
@@ -81,7 +86,8 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"gwtm-cron migrate: {exc}", file=sys.stderr)
         return 2
     prefix = args.container.strip("/") + "/"
-    report = migrate(make_source, make_dest, prefix, workers=args.workers, force=args.force, dry_run=args.dry_run)
+    with clients:
+        report = migrate(make_source, make_dest, prefix, workers=args.workers, force=args.force, dry_run=args.dry_run)
     return 0 if report.ok else 1
 
 

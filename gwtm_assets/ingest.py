@@ -13,10 +13,11 @@ from dagster import DagsterEvent, DagsterInstance, materialize
 
 from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
-from .io.object_store import StorageError
+from .io.object_store import ObjectStore, StorageError
 from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
+from .resources.storage import opened_store
 from .settings import GWTMSettings
 
 logger = logging.getLogger(__name__)
@@ -85,9 +86,14 @@ def default_instance() -> DagsterInstance:
 
 
 def ingest_notice(
-    raw: bytes, path: str, instance: DagsterInstance, settings: GWTMSettings, resources: dict[str, object]
+    raw: bytes,
+    path: str,
+    instance: DagsterInstance,
+    settings: GWTMSettings,
+    resources: dict[str, object],
+    store: ObjectStore,
 ) -> IngestResult:
-    """Land, partition and materialize one notice with ``resources`` (from ``build_resources(settings)``).
+    """Land (in ``store``), partition and materialize one notice with ``resources`` (from ``build_resources``).
 
     Never raises for a bad notice.
     """
@@ -100,7 +106,7 @@ def ingest_notice(
         return result
     result.partition_key, result.graceid = notice.partition_key, notice.graceid
     try:
-        land(resources["product_storage"].object_store(), notice)
+        land(store, notice)
     except StorageError as exc:
         result.error = f"cannot land the notice: {exc}"
         return result
@@ -151,7 +157,8 @@ def ingest_files(
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
     resources = build_resources(settings)
-    return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings, resources) for p in paths]
+    with opened_store(resources["product_storage"]) as store:
+        return [ingest_notice(Path(p).read_bytes(), str(p), instance, settings, resources, store) for p in paths]
 
 
 def replay(
@@ -165,7 +172,8 @@ def replay(
     settings = settings or GWTMSettings()
     instance = instance or default_instance()
     resources = build_resources(settings)
-    store = resources["product_storage"].object_store()
-    return [
-        ingest_notice(raw, where, instance, settings, resources) for where, raw in notices_oldest_first(store, paths)
-    ]
+    with opened_store(resources["product_storage"]) as store:
+        return [
+            ingest_notice(raw, where, instance, settings, resources, store)
+            for where, raw in notices_oldest_first(store, paths)
+        ]

@@ -1,7 +1,8 @@
 """The storage resources: which backend products go to, and whether writes happen at all."""
 
 import json
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -55,6 +56,18 @@ class ProductStorage(ConfigurableResource):
 
     def location(self) -> str:
         return self.local_dir
+
+
+@contextmanager
+def opened_store(storage: ProductStorage) -> Iterator[ObjectStore]:
+    """``storage``'s object store outside a Dagster run (command-line tools).
+
+    Dagster resolves the secrets given as ``EnvVar`` when it starts a run; here
+    they are resolved the same way, from the environment, and the clients are
+    closed on exit.
+    """
+    with storage.process_config_and_initialize_cm() as resolved:
+        yield resolved.object_store()
 
 
 class AlertLedger(ConfigurableResource):
