@@ -256,3 +256,19 @@ def test_replay_from_storage_in_time_order_posts_only_what_is_missing(settings, 
     # Replaying again finds everything in the ledger.
     assert [r.names for r in replay(settings, instance=DagsterInstance.ephemeral())] == [r.names for r in results]
     assert len(api_server.state.posted("post_alert")) == 2
+
+
+def test_science_checks_are_recorded_per_alert_partition(settings, api_server):
+    from dagster import AssetCheckKey, AssetKey
+
+    instance = DagsterInstance.ephemeral()
+    results = ingest_files([sample("S230518h-preliminary"), sample("MS181101ab-preliminary")], settings, instance)
+    keys = [r.partition_key for r in results]
+    for asset_name, check in [("contours", "contours_enclose_their_probability"),
+                              ("moc", "moc_areas_match_credible_areas"), ("alert_files", "flat_maps_sum_to_one")]:  # fmt: skip
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey(asset_name), check), limit=10
+        )
+        evaluations = [r.event.dagster_event.event_specific_data for r in history]
+        assert sorted(e.partition for e in evaluations) == sorted(keys), check
+        assert all(e.passed for e in evaluations)

@@ -2,7 +2,8 @@
 
 They run inside the asset that makes the product (asset checks of a dynamic
 partition would otherwise load every partition's value), on the bytes about
-to be stored.
+to be stored, and are partitioned like it: the UI shows each alert's result
+in its partition view, and a failed check (severity ERROR) marks that alert.
 """
 
 import gzip
@@ -12,6 +13,7 @@ import json
 import numpy as np
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
+from ..partitions import gw_alert_partitions
 from ..science.contours import enclosed_probability
 from ..science.moc import moc_area_deg2, moc_from_fits_bytes
 from ..science.skymap import MultiOrderSkyMap
@@ -25,14 +27,21 @@ CHECK_MAX_DEPTH = 13
 CONTOURS_CHECK = AssetCheckSpec(
     "contours_enclose_their_probability",
     asset="contours",
+    partitions_def=gw_alert_partitions,
     description="Each credible-level contour encloses its probability (+-0.01), integrated independently with mocpy"
     " (two depths, extrapolated to remove the polygon cover's border error).",
 )
 MOC_CHECK = AssetCheckSpec(
-    "moc_areas_match_credible_areas", asset="moc", description="Each credible-region MOC has the credible area (+-1%)."
+    "moc_areas_match_credible_areas",
+    asset="moc",
+    partitions_def=gw_alert_partitions,
+    description="Each credible-region MOC has the credible area (+-1%).",
 )
 FLAT_MAP_CHECK = AssetCheckSpec(
-    "flat_maps_sum_to_one", asset="alert_files", description="Every flat .fits.gz map holds probability 1 (+-1e-4)."
+    "flat_maps_sum_to_one",
+    asset="alert_files",
+    partitions_def=gw_alert_partitions,
+    description="Every flat .fits.gz map holds probability 1 (+-1e-4).",
 )
 
 
