@@ -36,7 +36,9 @@ def resolve() -> list[tuple[str, str]]:
              str(report), f"{project}[deploy]"], check=True, env={**os.environ, "PIP_CONSTRAINT": ""},
         )  # fmt: skip
         installed = json.loads(report.read_text())["install"]
-    return sorted((i["metadata"]["name"], i["metadata"]["version"]) for i in installed if i["metadata"]["name"] != "gwtm-cron")
+    return sorted(
+        (i["metadata"]["name"], i["metadata"]["version"]) for i in installed if i["metadata"]["name"] != "gwtm-cron"
+    )
 
 
 def main() -> None:

@@ -97,7 +97,8 @@ def instance_values() -> dict[str, Any]:
     return {
         "telemetry": {"enabled": False},
         "dagsterWebserver": {
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+            "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Always"},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
         "runLauncher": {
             "type": "K8sRunLauncher",
@@ -116,16 +117,23 @@ def instance_values() -> dict[str, Any]:
             },
         },
         "dagsterDaemon": {
+            # Our queue (gwtm_assets/run_coordinator.py) tags every notice-partition run with its event, so runs
+            # from the UI and backfills obey the one-run-per-event limit; the daemon and webserver run our image.
+            "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Always"},
             "runCoordinator": {
                 "enabled": True,
-                "type": "QueuedRunCoordinator",
+                "type": "CustomRunCoordinator",
                 "config": {
-                    "queuedRunCoordinator": {
-                        "maxConcurrentRuns": 4,
-                        "dequeueIntervalSeconds": 1,
-                        "tagConcurrencyLimits": [
-                            {"key": "gwtm/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
-                        ],
+                    "customRunCoordinator": {
+                        "module": "gwtm_assets.run_coordinator",
+                        "class": "EventTaggingRunCoordinator",
+                        "config": {
+                            "max_concurrent_runs": 4,
+                            "dequeue_interval_seconds": 1,
+                            "tag_concurrency_limits": [
+                                {"key": "gwtm/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                            ],
+                        },
                     }
                 },
             },
