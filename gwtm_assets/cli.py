@@ -1,4 +1,5 @@
-"""``gwtm-cron``: command-line tools over the library (ingest saved notices, a development API)."""
+"""gwtm-cron: command-line tools of the GWTM alert listeners (ingest and replay notices, migrate storage,
+index the galaxy catalog, the demo and a development API)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 import time
 
-from .settings import GWTMSettings
+from .settings import ConfigurationError, GWTMSettings
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -194,15 +195,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     index_catalog.set_defaults(func=_index_catalog)
     demo = commands.add_parser(
-        "demo", help="the embedded default: local broker, API and Dagster UI on the bundled samples"
+        "demo",
+        help="the embedded default: local broker, API and Dagster UI on the bundled samples",
+        description="The listeners end to end on this machine (see README, make demo).",
+        epilog="environment: DEMO_PORT (Dagster UI, default 3000), DEMO_API_PORT (development API, default 8765), "
+        "DEMO_NO_UI=1 (stop after the summary), PATH_TO_GALAXY_CATALOG_CONFIG (your catalog instead of the "
+        "synthetic one)",
     )
     demo.set_defaults(func=_demo)
-    dev_api = commands.add_parser("dev-api", help="serve the contract-checking GWTM API for local runs")
-    dev_api.add_argument("--port", type=int, default=8765)
-    dev_api.add_argument("--token", default="dev-admin-token")
+    dev_api = commands.add_parser(
+        "dev-api",
+        help="serve the contract-checking GWTM API for local runs",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    dev_api.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1")
+    dev_api.add_argument("--token", default="dev-admin-token", help="the admin API_TOKEN it accepts")
     dev_api.set_defaults(func=_dev_api)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ConfigurationError as exc:  # the one line that matters, not a traceback
+        print(f"gwtm-cron {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

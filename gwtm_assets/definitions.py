@@ -23,17 +23,13 @@ from .resources.gwtm_api import GWTMApiResource
 from .resources.settings import ListenerConfig, RecoveryConfig
 from .resources.storage import AlertLedger, ProductStorage
 from .science.galaxies import GalaxyConfigError, read_galaxy_config
-from .settings import GWTMSettings
+from .settings import ConfigurationError, GWTMSettings
 
 if TYPE_CHECKING:
     from dagster_azure.blob import AzureBlobStorageResource
 
 LIGO_ASSETS = load_assets_from_modules([ligo, visibility, galaxy_list])
 ICECUBE_ASSETS = load_assets_from_modules([icecube])
-
-
-class ConfigurationError(ValueError):
-    """The environment asks for something this code location cannot do; names the variable."""
 
 
 def secret(settings: GWTMSettings, field: str) -> str | EnvVar:

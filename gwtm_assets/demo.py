@@ -58,7 +58,10 @@ def demo_galaxy_catalog(directory: Path) -> Path:
 def summary(api: GWTMApiTestServer, storage_dir: Path) -> str:
     lines = ["Records posted to the GWTM API:"]
     for request in api.state.posted("post_alert"):
-        lines.append(f"  alert    {request.body['graceid']:12s} {request.body['alert_type']}")
+        body = request.body
+        url = body.get("skymap_fits_url")  # the product name: a second Update is ...-Update1
+        name = url.rsplit("/", 1)[-1].removesuffix(".fits.gz") if url else f"{body['graceid']}-{body['alert_type']}"
+        lines.append(f"  alert    {body['graceid']:12s} {name}")
     for request in api.state.posted("event_galaxies"):
         if request.method == "POST":
             galaxies = request.body["galaxies"]

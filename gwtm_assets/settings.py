@@ -8,6 +8,10 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(ValueError):
+    """The environment asks for something this code location cannot do; names the variable."""
+
+
 class GWTMSettings(BaseSettings):
     """Environment variables the listeners have always been deployed with, plus the new ones.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 from dagster import (
+    AssetMaterialization,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     RunRequest,
@@ -58,12 +59,14 @@ def poll_notices(
     topic: str,
     parse: Callable[[bytes], Any],
     partitions_def: DynamicPartitionsDefinition,
+    landed_asset: str,
 ) -> SensorResult:
     """One sensor tick: consume, land or quarantine, and request runs; see the module docstring."""
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     consumer = kafka.consumer()
     keys: list[str] = []
     quarantined: list[str] = []
+    landings: list[AssetMaterialization] = []
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
@@ -106,6 +109,14 @@ def poll_notices(
             else:
                 land(store, notice)
                 keys.append(notice.partition_key)
+                landings.append(
+                    AssetMaterialization(
+                        asset_key=landed_asset,
+                        partition=notice.partition_key,
+                        description=f"landed from {where}",
+                        metadata={"bytes": len(raw), "kafka": where},
+                    )
+                )
                 context.log.info("landed %s as partition %s", where, notice.partition_key)
             cursor[str(message.partition())] = message.offset() + 1
         if cursor:
@@ -117,6 +128,8 @@ def poll_notices(
         run_requests=[RunRequest(partition_key=k, run_key=k, tags=event_tags(k)) for k in unique],
         dynamic_partitions_requests=[partitions_def.build_add_request(unique)] if unique else [],
         cursor=json.dumps(cursor, sort_keys=True),
+        # The landed bytes are the source asset's partition: recorded, the UI shows incoming_*_notice filled.
+        asset_events=list({m.partition: m for m in landings}.values()),
         skip_reason=f"quarantined {', '.join(quarantined)} (see fit/quarantine/)"
         if quarantined and not unique
         else None,
@@ -161,7 +174,9 @@ def build_sensors(
         context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage
     ):
         """Polls igwn.gwalert: one gw_alerts partition and run per notice."""
-        return poll_notices(context, kafka, product_storage, ligo_topic, parse_ligo_notice, gw_alert_partitions)
+        return poll_notices(
+            context, kafka, product_storage, ligo_topic, parse_ligo_notice, gw_alert_partitions, "incoming_gw_notice"
+        )
 
     @sensor(
         name="icecube_notice_sensor",
@@ -174,7 +189,8 @@ def build_sensors(
     ):
         """Polls the IceCube LVK Nu Track Search topic: one icecube_notices partition and run per notice."""
         return poll_notices(
-            context, kafka, product_storage, icecube_topic, parse_icecube_notice, icecube_notice_partitions
-        )
+            context, kafka, product_storage, icecube_topic, parse_icecube_notice, icecube_notice_partitions,
+            "incoming_icecube_notice",
+        )  # fmt: skip
 
     return [ligo_alert_sensor, icecube_notice_sensor]

@@ -121,7 +121,7 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     assert alert_types(api_server) == EXPECTED_ALERT_TYPES
     assert len(api_server.state.posted("post_icecube_notice")) == 2
     keys = sorted(parse_ligo_notice(raw).partition_key for raw in notices)
-    for asset in LIGO_ASSETS:
+    for asset in ("incoming_gw_notice", *LIGO_ASSETS):  # the landing too: the UI shows the source filled
         assert sorted(daemon.materialized_partitions(asset)) == keys, asset
     assert len(daemon.materialized_partitions("icecube_record")) == 2
     assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}

@@ -43,6 +43,10 @@ def test_ligo_sensor_lands_partitions_and_quarantines_garbage(broker, settings, 
     assert [r.partition_key for r in result.run_requests] == keys
     assert [r.run_key for r in result.run_requests] == keys
     assert result.dynamic_partitions_requests[0].partition_keys == keys
+    # The landing is recorded on the source asset, so the UI shows incoming_gw_notice filled.
+    assert [(e.asset_key.to_user_string(), e.partition) for e in result.asset_events] == [
+        ("incoming_gw_notice", k) for k in keys
+    ]
     assert json.loads(result.cursor) == {"0": 3}
     store = LocalObjectStore(settings.local_storage_dir)
     assert store.get(f"test/incoming/{keys[1]}.json") == good[1]
