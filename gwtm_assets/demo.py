@@ -88,7 +88,14 @@ def fresh_directory(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui: bool) -> int:
+    """Start the API, the broker and ``dagster dev``; stop them in reverse order on Ctrl-C or SIGTERM alike,
+    within about 10 s: Dagster (sensors, daemon, runs) before the broker its consumers use, then the API."""
+    signal.signal(signal.SIGTERM, _interrupt)
     # A new in-memory broker restarts offsets at 0: an old instance's sensor cursors would skip every sample.
     fresh_directory(home)
     fresh_directory(storage_dir)
@@ -144,15 +151,17 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
             if not keep_ui:
                 return 0
             print(f"\n== Dagster UI on http://127.0.0.1:{ui_port} (Ctrl-C to stop)", flush=True)
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
             dagster.process.wait()
             return 0
         except KeyboardInterrupt:
+            print("\n== Stopping: Dagster, then the broker and the API", flush=True)
             return 0
         finally:
-            if dagster.process and dagster.process.poll() is None:
-                dagster.terminate()
-            broker.stop()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if dagster.process is not None:
+                dagster.stop_all()
+            broker.stop(timeout_s=3)
 
 
 def main() -> int:

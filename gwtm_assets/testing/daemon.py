@@ -62,6 +62,23 @@ class DagsterDaemon:
         finally:
             self.stop_group()
 
+    def stop_all(self, grace_s: float = 6) -> None:
+        """SIGTERM the whole process group (dagster dev, its webserver, daemon, code server, run workers), then
+        SIGKILL what is left after ``grace_s``. Never raises."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self.stop_group()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
     def stop_group(self) -> None:
         try:
             os.killpg(self.process.pid, signal.SIGKILL)

