@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_stream_latency.py
 	$(BIN)/python benchmarks/bench_migration.py
 	$(BIN)/python benchmarks/bench_galaxy_list.py
+	$(BIN)/python benchmarks/bench_checks.py
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) $(DEMO_DATA) .pytest_cache
