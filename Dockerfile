@@ -9,11 +9,13 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, in their own layer: rebuilt only when pyproject.toml or the lock changes. Every package is
 # pinned by deploy/constraints.txt (python deploy/lock.py), so a new upstream release cannot change a build.
-COPY pyproject.toml README.md deploy/constraints.txt ./
+# (README.md is only package metadata: an empty stand-in here, so editing the README does not reinstall everything.)
+COPY pyproject.toml deploy/constraints.txt ./
 RUN mkdir -p gwtm_assets gwtm_sensors \
-    && touch gwtm_assets/__init__.py gwtm_sensors/__init__.py \
+    && touch README.md gwtm_assets/__init__.py gwtm_sensors/__init__.py \
     && pip install -c constraints.txt '.[deploy]' \
     && pip uninstall -y gwtm-cron
+COPY README.md ./
 COPY gwtm_assets gwtm_assets
 COPY gwtm_sensors gwtm_sensors
 RUN pip install --no-deps .
