@@ -173,11 +173,13 @@ def test_daemon_killed_after_the_first_record_loses_nothing_and_posts_nothing_tw
 def test_api_outage_delays_records_but_loses_none(stream, broker, api_server):
     daemon, ligo_topic, _ = stream
     api_server.outage(40)
+    api_server.drop_reply_after_commit("post_alert", 2)  # and two replies lost once it is back: still once each
     daemon.start()
     broker.produce(ligo_topic, ligo_notices()[:3])
     wait_for(lambda: records_posted(api_server) >= 3, 420, "records posted once the API is back")
     wait_for(daemon.idle, 120, "all runs finished")
     assert alert_types(api_server) == {"MS181101ab": EXPECTED_ALERT_TYPES["MS181101ab"][:3]}
+    assert len(api_server.state.alerts) == 3 and api_server.state.dropped_replies["post_alert"] == 0
     refused = [r for r in api_server.state.requests if r.status == 503]
     assert refused, "the outage was never hit"
     assert {r.status for r in daemon.runs()} <= {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE}
