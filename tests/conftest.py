@@ -18,6 +18,16 @@ TIME_ORDER = [
     "MS181101ab-earlywarning", "MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update",
     "MS181101ab-ext-update", "MS181101ab-retraction", "S230518h-preliminary",
 ]  # fmt: skip
+#: The product names of those notices' records, in the same order (the contract numbering).
+TIME_ORDER_NAMES = [
+    {"gw": "MS181101ab-EarlyWarning"},
+    {"gw": "MS181101ab-Preliminary"},
+    {"gw": "MS181101ab-Initial"},
+    {"gw": "MS181101ab-Update"},
+    {"gw": "MS181101ab-Update1", "-ExtCoinc": "MS181101ab-Update-ExtCoinc"},
+    {"gw": "MS181101ab-Retraction"},
+    {"gw": "S230518h-Preliminary"},
+]
 ADMIN_TOKEN = "test-admin-token"
 
 

@@ -11,19 +11,9 @@ from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.testing.lossy_proxy import ReplyDroppingProxy
 
-from .conftest import ADMIN_TOKEN, TIME_ORDER, load_sky, sample
+from .conftest import ADMIN_TOKEN, TIME_ORDER, TIME_ORDER_NAMES, load_sky, sample
 from .site_checks import assert_records_usable_by_the_site
 from .test_galaxy_list import catalog_around
-
-LIFE_NAMES = [
-    {"gw": "MS181101ab-EarlyWarning"},
-    {"gw": "MS181101ab-Preliminary"},
-    {"gw": "MS181101ab-Initial"},
-    {"gw": "MS181101ab-Update"},
-    {"gw": "MS181101ab-Update1", "-ExtCoinc": "MS181101ab-Update-ExtCoinc"},
-    {"gw": "MS181101ab-Retraction"},
-    {"gw": "S230518h-Preliminary"},
-]
 
 
 def _with_catalog(settings, tmp_path, name="S230518h-preliminary"):
@@ -38,10 +28,11 @@ def _posts(api_server) -> list[str]:
 
 def test_every_record_carries_its_flat_map_key_and_the_site_opens_it(settings, api_server):
     results = ingest_files([sample(n) for n in TIME_ORDER], settings, DagsterInstance.ephemeral())
-    assert [r.names for r in results] == LIFE_NAMES, [r.error for r in results]
+    assert [r.names for r in results] == TIME_ORDER_NAMES, [r.error for r in results]
     urls = {a["alert_type"] + "#" + str(a["id"]): a.get("skymap_fits_url") for a in api_server.state.alerts}
     assert sorted(u for u in urls.values() if u) == sorted(
-        [f"test/{n}.fits.gz" for names in LIFE_NAMES[:5] for n in names.values()] + ["fit/S230518h-Preliminary.fits.gz"]
+        [f"test/{n}.fits.gz" for names in TIME_ORDER_NAMES[:5] for n in names.values()]
+        + ["fit/S230518h-Preliminary.fits.gz"]
     )
     store = LocalObjectStore(settings.local_storage_dir)
     assert all(store.exists(u) for u in urls.values() if u)
@@ -58,7 +49,7 @@ def test_a_rerun_posts_nothing_when_nothing_is_new(settings, api_server, tmp_pat
     posts, dois = _posts(api_server), api_server.state.doi_requests
     assert dois == posts.count("event_galaxies") >= 5  # one list per newly posted record with a map
     again = ingest_files(paths, settings, DagsterInstance.ephemeral())
-    assert [r.names for r in again] == LIFE_NAMES and all(r.ok for r in again)
+    assert [r.names for r in again] == TIME_ORDER_NAMES and all(r.ok for r in again)
     assert _posts(api_server) == posts, "a second ingest of the same notices posted again"
     assert api_server.state.doi_requests == dois
 
@@ -71,7 +62,7 @@ def test_lost_replies_through_a_proxy_post_each_record_and_list_once(settings, a
             DagsterInstance.ephemeral(),
         )  # fmt: skip
     assert proxy.dropped == ["post_alert", "event_galaxies", "post_alert", "event_galaxies", "post_alert"]
-    assert [r.names for r in results] == LIFE_NAMES and all(r.ok for r in results), [r.line() for r in results]
+    assert [r.names for r in results] == TIME_ORDER_NAMES and all(r.ok for r in results), [r.line() for r in results]
     types = [a["alert_type"] for a in sorted(api_server.state.alerts, key=lambda a: a["id"])]
     assert types == [
         "EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc", "Retraction", "Preliminary"

@@ -13,7 +13,7 @@ from gwtm_assets.io.io_managers import incoming_notice_key
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
 
-from .conftest import ICECUBE_SAMPLES, TIME_ORDER, sample
+from .conftest import ICECUBE_SAMPLES, TIME_ORDER, TIME_ORDER_NAMES, sample
 
 
 def _store(settings):
@@ -45,16 +45,7 @@ def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(setti
     results = ingest_files(paths, settings, DagsterInstance.ephemeral())
     assert [r.success for r in results] == [True] * len(paths), [r.error for r in results]
     assert all(r.checks_passed for r in results)
-    names = [r.names for r in results]
-    assert names == [
-        {"gw": "MS181101ab-EarlyWarning"},
-        {"gw": "MS181101ab-Preliminary"},
-        {"gw": "MS181101ab-Initial"},
-        {"gw": "MS181101ab-Update"},
-        {"gw": "MS181101ab-Update1", "-ExtCoinc": "MS181101ab-Update-ExtCoinc"},
-        {"gw": "MS181101ab-Retraction"},
-        {"gw": "S230518h-Preliminary"},
-    ]
+    assert [r.names for r in results] == TIME_ORDER_NAMES
     posted = [r.body for r in api_server.state.posted("post_alert")]
     assert [p["alert_type"] for p in posted] == [
         "EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc", "Retraction", "Preliminary",
