@@ -58,6 +58,7 @@ def build_image() -> None:
         "-v", f"{REPO / 'scripts/containers/pip.conf'}:/etc/pip.conf:ro",
         str(REPO), timeout=2400,
     )  # fmt: skip
+    run("podman", "image", "prune", "--force", check=False)  # earlier builds' layers: ~1 GB each
 
 
 class ComposeStack:
