@@ -111,8 +111,10 @@ def azure_resource(settings: GWTMSettings) -> AzureBlobStorageResource:
     """dagster-azure's resource from AZURE_STORAGE_CONNECTION_STRING, or AZURE_ACCOUNT_NAME + AZURE_ACCOUNT_KEY."""
     from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
 
+    from .resources.azure import connection_string_parts
+
     if settings.azure_storage_connection_string:
-        parts = dict(p.split("=", 1) for p in settings.azure_storage_connection_string.split(";") if "=" in p)
+        parts = connection_string_parts(settings.azure_storage_connection_string)
         name, key = parts.get("AccountName", ""), parts.get("AccountKey", "")
         endpoint = (
             parts.get("BlobEndpoint")

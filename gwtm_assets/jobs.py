@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # what define_asset_job returns; not exported by dagster
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 EVENT_TAG = "gwtm/event"
+#: Dagster's tag naming the partition a run materializes.
+PARTITION_TAG = "dagster/partition"
 
 
 def event_of(partition_key: str) -> str:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from dagster import DagsterRun
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
-from .jobs import EVENT_TAG, event_of
-
-PARTITION_TAG = "dagster/partition"
+from .jobs import EVENT_TAG, PARTITION_TAG, event_of
 
 
 def event_tag_for(run: DagsterRun) -> dict[str, str]:

@@ -23,6 +23,7 @@ from dagster import (
     sensor,
 )
 
+from gwtm_assets.io.object_store import ObjectStore
 from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
 from gwtm_assets.notices.history import land
 from gwtm_assets.notices.icecube import parse_icecube_notice
@@ -52,6 +53,22 @@ def quarantine_key(raw: bytes) -> str:
     return f"fit/quarantine/{hashlib.sha256(raw).hexdigest()[:16]}.json"
 
 
+def quarantine(store: ObjectStore, raw: bytes, where: str, reason: str, keep_message: bool = True) -> str:
+    """Keep a message that is no notice (unless ``keep_message`` is false: too large) and why; returns the reason's key.
+
+    Kept messages: ``quarantine_key(raw)`` and ``.reason.txt`` beside it; the
+    others leave ``fit/quarantine/oversized-<digest>.reason.txt`` only.
+    """
+    key = quarantine_key(raw)
+    if keep_message:
+        store.put(key, raw)
+    else:
+        key = key.replace("/quarantine/", "/quarantine/oversized-")
+    reason_key = key.replace(".json", ".reason.txt")
+    store.put(reason_key, f"{where}: {reason}".encode())
+    return reason_key
+
+
 def poll_notices(
     context: SensorEvaluationContext,
     kafka: KafkaConsumerResource,
@@ -64,9 +81,8 @@ def poll_notices(
     """One sensor tick: consume, land or quarantine, and request runs; see the module docstring."""
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     consumer = kafka.consumer()
-    keys: list[str] = []
     quarantined: list[str] = []
-    landings: list[AssetMaterialization] = []
+    landed: dict[str, AssetMaterialization] = {}  # partition key -> its landing (a re-delivery lands the same)
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
@@ -87,35 +103,31 @@ def poll_notices(
                 continue
             raw = message.value() or b""
             where = f"{topic}[{message.partition()}]@{message.offset()}"
-            if len(raw) > NOTICE_MAX_BYTES:
-                reason = f"{where}: {len(raw):,} bytes, over the {NOTICE_MAX_BYTES:,}-byte limit of a notice; not kept"
-                store.put(
-                    f"fit/quarantine/oversized-{hashlib.sha256(raw).hexdigest()[:16]}.reason.txt", reason.encode()
-                )
-                context.log.error("quarantined %s", reason)
-                quarantined.append(where)
-                cursor[str(message.partition())] = message.offset() + 1
-                continue
-            try:
-                notice = parse(raw)
-            except Exception as exc:  # noqa: BLE001 -- whatever a message holds, it must not stop the topic
-                if not isinstance(exc, NoticeValidationError):
-                    exc = NoticeValidationError(f"unparseable message ({type(exc).__name__}: {str(exc)[:200]})")
-                key = quarantine_key(raw)
-                store.put(key, raw)
-                store.put(key.replace(".json", ".reason.txt"), f"{where}: {exc}".encode())
-                context.log.error("quarantined %s as %s: %s", where, key, exc)
+            notice, reason = None, None
+            oversized = len(raw) > NOTICE_MAX_BYTES
+            if oversized:
+                reason = f"{len(raw):,} bytes, over the {NOTICE_MAX_BYTES:,}-byte limit of a notice; not kept"
+            else:
+                try:
+                    notice = parse(raw)
+                except NoticeValidationError as exc:
+                    reason = str(exc)
+                except Exception as exc:  # noqa: BLE001 -- whatever a message holds, it must not stop the topic
+                    reason = f"unparseable message ({type(exc).__name__}: {str(exc)[:200]})"
+            if notice is None:
+                key = quarantine(store, raw, where, reason, keep_message=not oversized)
+                context.log.error("quarantined %s (%s): %s", where, key, reason)
                 quarantined.append(where)
             else:
                 land(store, notice)
-                keys.append(notice.partition_key)
-                landings.append(
+                landed.setdefault(
+                    notice.partition_key,
                     AssetMaterialization(
                         asset_key=landed_asset,
                         partition=notice.partition_key,
                         description=f"landed from {where}",
                         metadata={"bytes": len(raw), "kafka": where},
-                    )
+                    ),
                 )
                 context.log.info("landed %s as partition %s", where, notice.partition_key)
             cursor[str(message.partition())] = message.offset() + 1
@@ -123,13 +135,13 @@ def poll_notices(
             consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in cursor.items()], asynchronous=False)
     finally:
         consumer.close()
-    unique = list(dict.fromkeys(keys))
+    unique = list(landed)
     return SensorResult(
         run_requests=[RunRequest(partition_key=k, run_key=k, tags=event_tags(k)) for k in unique],
         dynamic_partitions_requests=[partitions_def.build_add_request(unique)] if unique else [],
         cursor=json.dumps(cursor, sort_keys=True),
         # The landed bytes are the source asset's partition: recorded, the UI shows incoming_*_notice filled.
-        asset_events=list({m.partition: m for m in landings}.values()),
+        asset_events=list(landed.values()),
         skip_reason=f"quarantined {', '.join(quarantined)} (see fit/quarantine/)"
         if quarantined and not unique
         else None,

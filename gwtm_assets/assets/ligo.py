@@ -128,11 +128,6 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
     return Output(maps, metadata=metadata)
 
 
-def flat_map_key(notice: LigoNotice, name: str) -> str:
-    """Storage key of a record's flat HEALPix map: what the site opens as ``skymap_fits_url``."""
-    return f"{notice.storage_dir}/{name}.fits.gz"
-
-
 def next_datecreated(held: list[dict[str, Any]], after: datetime | None = None) -> datetime:
     """The time of posting (naive UTC), later than every record the event holds and than ``after``.
 
@@ -204,7 +199,8 @@ def api_record(
             label,
             decoded and decoded.statistics,
             listener_config.observing_run,
-            skymap_fits_url=map_owner and flat_map_key(notice, map_owner),
+            # the key of the flat map alert_files writes for this record, which the site opens
+            skymap_fits_url=map_owner and _key(notice, map_owner, ".fits.gz"),
         )
         if entry.get("datecreated"):
             record["datecreated"] = entry["datecreated"]

@@ -7,6 +7,11 @@ from ..io.object_store import CHUNK_BYTES, ObjectStore
 from .storage import ProductStorage
 
 
+def connection_string_parts(connection_string: str) -> dict[str, str]:
+    """``AccountName``, ``AccountKey``, ``BlobEndpoint``... of an Azure storage connection string."""
+    return dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
+
+
 class AzureProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=abfs``: container ``<dir>``, blob ``<file>`` (products.md)."""
 
@@ -38,6 +43,6 @@ class AzureProductStorage(ProductStorage):
 
     def location(self) -> str:
         if self.connection_string:
-            parts = dict(p.split("=", 1) for p in self.connection_string.split(";") if "=" in p)
+            parts = connection_string_parts(self.connection_string)
             return parts.get("BlobEndpoint") or parts.get("AccountName", "")
         return self.azure.account_url

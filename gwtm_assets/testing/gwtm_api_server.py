@@ -130,9 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # quiet
         pass
 
-    def _answer(self, status: int, payload: Any, route: str, query: dict[str, str], body: Any) -> None:
+    def _record(self, status: int, route: str, query: dict[str, str], body: Any) -> None:
         with self.state.lock:
             self.state.requests.append(RecordedRequest(self.command, route, query, body, status))
+
+    def _answer(self, status: int, payload: Any, route: str, query: dict[str, str], body: Any) -> None:
+        self._record(status, route, query, body)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -153,8 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(400, {"message": "body is not JSON"}, route, query, raw.decode(errors="replace"))
         status, payload = self._route(route, query, body)
         if self.command == "POST" and status == 200 and self._drop_reply(route):
-            with self.state.lock:
-                self.state.requests.append(RecordedRequest(self.command, route, query, body, status))
+            self._record(status, route, query, body)  # stored and recorded; the client never hears
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -181,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             if key == ("GET", "query_alerts"):
                 found = [a for a in s.alerts if a["graceid"] == query.get("graceid", a["graceid"])]
                 found = [a for a in found if a["alert_type"] == query.get("alert_type", a["alert_type"])]
-                return 200, sorted(found, key=lambda a: a["datecreated"], reverse=True)
+                return 200, sorted(found, key=lambda a: datetime.fromisoformat(a["datecreated"]), reverse=True)
             if key == ("GET", "ajax_renormalize_skymap"):
                 return self._site_skymap(query)
             if route in ("post_alert", "post_icecube_notice", "del_test_alerts") and not admin:
