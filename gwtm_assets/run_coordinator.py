@@ -12,16 +12,18 @@ values).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dagster import DagsterRun
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 
 from .jobs import EVENT_TAG, PARTITION_TAG, event_of
 
 
-def event_tag_for(run: DagsterRun) -> dict[str, str]:
-    """``{gwtm/event: <id>}`` for a run of one notice partition that lacks it, else nothing."""
-    key = run.tags.get(PARTITION_TAG)
-    if not key or EVENT_TAG in run.tags or key.count("-") < 2:
+def event_tags_for(tags: Mapping[str, str]) -> dict[str, str]:
+    """``{gwtm/event: <id>}`` for the tags of a notice-partition run that lacks it, else nothing."""
+    key = tags.get(PARTITION_TAG)
+    if not key or EVENT_TAG in tags or key.count("-") < 2:
         return {}
     return {EVENT_TAG: event_of(key)}
 
@@ -30,7 +32,7 @@ class EventTaggingRunCoordinator(QueuedRunCoordinator):
     """``QueuedRunCoordinator`` that adds ``gwtm/event`` to notice-partition runs before queueing them."""
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
-        tags = event_tag_for(context.dagster_run)
+        tags = event_tags_for(context.dagster_run.tags)
         if tags:
             self._instance.add_run_tags(context.dagster_run.run_id, tags)
             run = self._instance.get_run_by_id(context.dagster_run.run_id)

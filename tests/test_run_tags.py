@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 from dagster import DagsterInstance, DagsterRunStatus
+from dagster._core.instance.ref import InstanceRef
 
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.history import land
@@ -80,3 +81,23 @@ def test_ui_materialize_and_backfill_runs_get_the_event_tag(tmp_path):
         for process in (ui, daemon):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=60)
+
+
+def test_cli_materialize_run_gets_the_event_tag(tmp_path):
+    """``dagster asset materialize`` runs in-process, outside the queue: the instance tags it at creation."""
+    home, storage = tmp_path / "home", tmp_path / "storage"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(storage)}
+    notice = parse_ligo_notice(sample("MS181101ab-preliminary").read_bytes())
+    land(LocalObjectStore(storage), notice)
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    instance.add_dynamic_partitions("gw_alerts", [notice.partition_key])
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "gwtm_assets.definitions",
+               "--select", "raw_alert", "--partition", notice.partition_key]  # fmt: skip
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = DagsterInstance.from_ref(InstanceRef.from_dir(str(home))).get_runs()
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert run.tags["dagster/partition"] == notice.partition_key
+    assert run.tags["gwtm/event"] == "MS181101ab"
