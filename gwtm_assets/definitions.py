@@ -12,7 +12,7 @@ from gwtm_sensors.kafka import KafkaConsumerResource
 from gwtm_sensors.recovery import build_recovery_sensor
 from gwtm_sensors.sensors import build_sensors
 
-from .assets import galaxy_list, icecube, ligo, visibility
+from .assets import galaxy_list, icecube, ligo, quicklook, visibility
 from .io.io_managers import IncomingNoticeIOManager, PickledValueIOManager, ProductIOManager
 from .jobs import icecube_notice_job, ligo_alert_job
 from .logging_setup import configure_logging
@@ -28,7 +28,7 @@ from .settings import ConfigurationError, GWTMSettings
 if TYPE_CHECKING:
     from dagster_azure.blob import AzureBlobStorageResource
 
-LIGO_ASSETS = load_assets_from_modules([ligo, visibility, galaxy_list])
+LIGO_ASSETS = load_assets_from_modules([ligo, visibility, galaxy_list, quicklook])
 ICECUBE_ASSETS = load_assets_from_modules([icecube])
 
 

@@ -31,6 +31,7 @@ def test_definitions_load_with_every_asset_and_check():
         "alert_files",
         "contours",
         "moc",
+        "skymap_plot",
         "icecube_notice",
         "icecube_record",
     } <= keys
@@ -61,10 +62,12 @@ def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(setti
             "-contours-smooth.json",
             "-moc50.fits",
             "-moc90.fits",
+            "-skymap.png",
         ):
             assert store.exists(f"{directory}/{name}{suffix}"), f"{directory}/{name}{suffix}"
     assert store.get("test/MS181101ab-Update1_alert.json") == sample("MS181101ab-ext-update").read_bytes()
     assert store.exists("test/MS181101ab-Update-ExtCoinc.fits.gz")
+    assert store.get("test/MS181101ab-Update-ExtCoinc-skymap.png").startswith(b"\x89PNG")
     assert store.exists("test/MS181101ab-Retraction_alert.json")
     assert not store.exists("test/MS181101ab-Retraction.fits.gz")
 
@@ -263,3 +266,20 @@ def test_science_checks_are_recorded_per_alert_partition(settings, api_server):
         evaluations = [r.event.dagster_event.event_specific_data for r in history]
         assert sorted(e.partition for e in evaluations) == sorted(keys), check
         assert all(e.passed for e in evaluations)
+
+
+def test_skymap_plot_is_shown_inline_and_drawn_after_the_record(settings, api_server):
+    from dagster import AssetKey
+
+    instance = DagsterInstance.ephemeral()
+    [result] = ingest_files([sample("S230518h-preliminary")], settings, instance)
+    [record] = instance.fetch_materializations(AssetKey("skymap_plot"), limit=1).records
+    metadata = record.asset_materialization.metadata
+    picture = metadata["S230518h-Preliminary-skymap.png"].value
+    assert picture.startswith("![fit/S230518h-Preliminary-skymap.png](data:image/png;base64,")
+    # Drawn with the Fermi coverage when the visibility asset made it (the bundled element sets are of 2017).
+    assert metadata["gbm_occultation"].value == _store(settings).exists("fit/S230518h-Fermi.json")
+    assert metadata["lat_field"].value == _store(settings).exists("fit/S230518h-LAT.json")
+    assert _store(settings).exists("fit/S230518h-Preliminary-skymap.png")
+    [posted] = instance.fetch_materializations(AssetKey("api_record"), limit=1).records
+    assert posted.timestamp < record.timestamp

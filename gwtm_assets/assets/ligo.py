@@ -200,7 +200,7 @@ def api_record(
             decoded and decoded.statistics,
             listener_config.observing_run,
             # the key of the flat map alert_files writes for this record, which the site opens
-            skymap_fits_url=map_owner and _key(notice, map_owner, ".fits.gz"),
+            skymap_fits_url=map_owner and product_key(notice, map_owner, ".fits.gz"),
         )
         if entry.get("datecreated"):
             record["datecreated"] = entry["datecreated"]
@@ -232,7 +232,7 @@ def api_record(
     group_name=GROUP,
     io_manager_key="intermediate_io_manager",
     kinds={"api"},
-    deps=["alert_files", "contours", "moc", "galaxy_list"],
+    deps=["alert_files", "contours", "moc", "galaxy_list", "skymap_plot"],
     op_tags={"dagster/priority": "-1"},
 )
 def expired_mock_alerts(
@@ -271,7 +271,7 @@ def check_partition(notice: Any, context: AssetExecutionContext) -> None:
         raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
 
 
-def _key(notice: LigoNotice, name: str, suffix: str) -> str:
+def product_key(notice: LigoNotice, name: str, suffix: str) -> str:
     return f"{notice.storage_dir}/{name}{suffix}"
 
 
@@ -284,13 +284,13 @@ def alert_files(
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the multi-order map (``_moc.fits.gz``)."""
     started = time.perf_counter()
-    files = {_key(raw_alert, api_record[""].name, "_alert.json"): raw_alert.raw}
+    files = {product_key(raw_alert, api_record[""].name, "_alert.json"): raw_alert.raw}
     nsides = {}
     for label, decoded in skymap.items():
         name = api_record[label].name
         flat, nside = flat_fits_bytes(decoded.sky, listener_config.flat_map_nside)
-        files[_key(raw_alert, name, ".fits.gz")] = flat
-        files[_key(raw_alert, name, "_moc.fits.gz")] = gzip_bytes(decoded.fits)
+        files[product_key(raw_alert, name, ".fits.gz")] = flat
+        files[product_key(raw_alert, name, "_moc.fits.gz")] = gzip_bytes(decoded.fits)
         nsides[label or "gw"] = nside
     yield Output(
         ProductFiles(files),
@@ -311,7 +311,7 @@ def contours(
     for label, decoded in skymap.items():
         s = decoded.statistics
         geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
-        key = _key(raw_alert, api_record[label].name, "-contours-smooth.json")
+        key = product_key(raw_alert, api_record[label].name, "-contours-smooth.json")
         files[key] = json.dumps(geojson).encode()
         checked[key] = (files[key], decoded.sky)
         rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
@@ -334,7 +334,7 @@ def moc(
         credible = {50: decoded.statistics.area_50, 90: decoded.statistics.area_90}
         for level, credible_area in credible.items():
             region = credible_region_moc(decoded.sky, level / 100)
-            key = _key(raw_alert, api_record[label].name, f"-moc{level}.fits")
+            key = product_key(raw_alert, api_record[label].name, f"-moc{level}.fits")
             files[key] = moc_fits_bytes(region)
             checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)

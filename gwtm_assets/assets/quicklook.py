@@ -1,0 +1,72 @@
+"""The quick-look picture of each alert's sky maps, drawn once the record is posted and the products exist."""
+
+import base64
+import json
+import time
+
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from ..io.io_managers import ProductFiles
+from ..notices.ligo import LigoNotice
+from ..partitions import gw_alert_partitions
+from ..science.quicklook import skymap_png
+from .ligo import GROUP, TRANSIENT_RETRY, DecodedSkymap, PostedRecord, check_partition, product_key
+
+#: Largest picture shown inline in the UI (base64 in the event log); bigger ones are linked by key only.
+INLINE_LIMIT_BYTES = 256 * 1024
+
+
+def coverage_mocs(raw_alert: LigoNotice, visibility: ProductFiles) -> tuple[dict | None, dict | None]:
+    """The GBM visible-sky and LAT field MOCs (IVOA JSON) of the event, when the visibility asset made them."""
+    files = visibility.files
+    gbm = files.get(f"{raw_alert.storage_dir}/{raw_alert.graceid}-Fermi.json")
+    lat = files.get(f"{raw_alert.storage_dir}/{raw_alert.graceid}-LAT.json")
+    return (json.loads(gbm) if gbm else None), (json.loads(lat) if lat else None)
+
+
+@asset(
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    io_manager_key="product_io_manager",
+    kinds={"png"},
+    retry_policy=TRANSIENT_RETRY,
+    # After api_record: a picture must never delay the record.
+    op_tags={"dagster/priority": "-1"},
+)
+def skymap_plot(
+    context: AssetExecutionContext,
+    raw_alert: LigoNotice,
+    skymap: dict[str, DecodedSkymap],
+    api_record: dict[str, PostedRecord],
+    visibility: ProductFiles,
+    galaxy_list: dict | None,
+) -> Output[ProductFiles]:
+    """All-sky Mollweide picture of each sky map (``-skymap.png``): credible regions, GBM occultation, LAT field, galaxies."""
+    check_partition(raw_alert, context)
+    if not skymap:
+        return Output(ProductFiles(), metadata={"skipped": "no sky map (retraction)"})
+    started = time.perf_counter()
+    gbm_visible, lat_field = coverage_mocs(raw_alert, visibility)
+    galaxies = (galaxy_list or {}).get("galaxies", [])
+    files = {}
+    for label, decoded in skymap.items():
+        name = api_record[label].name
+        files[product_key(raw_alert, name, "-skymap.png")] = skymap_png(
+            decoded.sky,
+            decoded.statistics,
+            name,
+            gbm_visible=gbm_visible,
+            lat_field=lat_field,
+            galaxies=galaxies if label == "" else (),
+        )
+    metadata = {
+        "compute_ms": round(1000 * (time.perf_counter() - started), 1),
+        "gbm_occultation": gbm_visible is not None,
+        "lat_field": lat_field is not None,
+        "galaxies": min(len(galaxies), 10),
+    }
+    for key, png in files.items():
+        if len(png) <= INLINE_LIMIT_BYTES:
+            encoded = base64.b64encode(png).decode("ascii")
+            metadata[key.rsplit("/", 1)[-1]] = MetadataValue.md(f"![{key}](data:image/png;base64,{encoded})")
+    return Output(ProductFiles(files), metadata=metadata)

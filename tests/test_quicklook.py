@@ -1,0 +1,66 @@
+"""The quick-look picture: its layers are drawn where they belong; its helpers agree with ligo.skymap and mocpy."""
+
+import io
+import json
+
+import astropy.units as u
+import numpy as np
+import pytest
+from ligo.skymap.postprocess import find_greedy_credible_levels
+from matplotlib import image
+from mocpy import MOC
+
+from gwtm_assets.science.quicklook import credible_levels_nested, moc_json_to_nested_mask, skymap_png
+from gwtm_assets.science.skymap import rasterize, skymap_statistics
+
+from .skymaps import gaussian_blob
+
+YELLOW, NAVY, SKY_BLUE, LIME = (1, 1, 0), (0, 0, 0.5), (0, 0.75, 1), (0, 1, 0)
+
+
+def cone_moc_json(ra_deg: float, dec_deg: float, radius_deg: float) -> dict:
+    moc = MOC.from_cone(ra_deg * u.deg, dec_deg * u.deg, radius=radius_deg * u.deg, max_depth=8)
+    return json.loads(moc.to_string(format="json"))
+
+
+def pixels_of(png: bytes, colour: tuple[float, float, float], tolerance: float = 0.1) -> np.ndarray:
+    """(row, column) of the pixels of ``colour``."""
+    rgb = image.imread(io.BytesIO(png), format="png")[..., :3]
+    return np.argwhere(np.all(np.abs(rgb - np.asarray(colour)) < tolerance, axis=-1))
+
+
+@pytest.mark.parametrize(("ra", "dec", "radius"), [(10, 20, 110), (350, -80, 30), (180, 0, 2)])
+def test_moc_mask_is_the_pixels_mocpy_covers(ra, dec, radius):
+    moc_json = cone_moc_json(ra, dec, radius)
+    mask = moc_json_to_nested_mask(moc_json, 6)
+    expected = np.zeros(12 * 4**6, dtype=bool)
+    expected[MOC.from_json(moc_json).degrade_to_order(6).flatten()] = True
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_credible_levels_match_ligo_skymap():
+    probability = rasterize(gaussian_blob(40, -30, 3.0), 6)["PROB"]
+    np.testing.assert_allclose(credible_levels_nested(probability), find_greedy_credible_levels(probability), atol=1e-9)
+
+
+def test_each_layer_is_drawn_and_the_position_sits_inside_the_contours():
+    sky = gaussian_blob(60, 10, sigma_deg=8.0)
+    statistics = skymap_statistics(sky)
+    bare = skymap_png(sky, statistics, "MS000000a-Preliminary")
+    assert bare.startswith(b"\x89PNG")
+    star, contour = pixels_of(bare, YELLOW), pixels_of(bare, NAVY)
+    assert len(star) > 10 and len(contour) > 50
+    # The legend sits below the map: compare the star with the contour pixels inside the map only.
+    in_map = contour[contour[:, 0] < 0.85 * image.imread(io.BytesIO(bare)).shape[0]]
+    assert np.linalg.norm(np.median(star[star[:, 0] < in_map[:, 0].max()], axis=0) - np.median(in_map, axis=0)) < 15
+    assert len(pixels_of(bare, SKY_BLUE)) == 0 and len(pixels_of(bare, LIME)) == 0
+
+    galaxies = [{"ra": 20 + 25 * i, "dec": 40 - 10 * i} for i in range(5)]
+    full = skymap_png(sky, statistics, "MS000000a-Preliminary", gbm_visible=cone_moc_json(240, 0, 110),
+                      lat_field=cone_moc_json(200, -20, 65), galaxies=galaxies)  # fmt: skip
+    assert len(pixels_of(full, SKY_BLUE)) > 100
+    assert len(pixels_of(full, LIME)) > 40
+    before = image.imread(io.BytesIO(bare))[..., :3]
+    after = image.imread(io.BytesIO(full))[..., :3]
+    # The Earth hides a third of the sky from Fermi (outside a 110 deg cone): that share of the ellipse is greyed.
+    assert np.mean(np.any(np.abs(before - after) > 0.05, axis=-1)) > 0.12
