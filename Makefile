@@ -8,7 +8,7 @@ DEMO_DATA ?= $(CURDIR)/gwtm-data
 DEMO_PORT ?= 3000
 DEMO_API_PORT ?= 8765
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench ui-screenshots clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_migration.py
 	$(BIN)/python benchmarks/bench_galaxy_list.py
 	$(BIN)/python benchmarks/bench_checks.py
+
+# PNGs of the UI after the demo (lineage, a partition's picture, checks, runs): needs Debian's chromium.
+ui-screenshots: install
+	$(BIN)/python scripts/ui_screenshots.py --out ui-screenshots
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) $(DEMO_DATA) .pytest_cache
