@@ -33,7 +33,9 @@ from gwtm_assets.science.skymap import (
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
 # The picture with every layer: a GBM visible sky and LAT field as the visibility asset makes them, 10 galaxies.
-GBM_VISIBLE = json.loads(MOC.from_cone(240 * u.deg, 0 * u.deg, radius=113 * u.deg, max_depth=8).to_string(format="json"))
+GBM_VISIBLE = json.loads(
+    MOC.from_cone(240 * u.deg, 0 * u.deg, radius=113 * u.deg, max_depth=8).to_string(format="json")
+)
 LAT_FIELD = json.loads(MOC.from_cone(200 * u.deg, -20 * u.deg, radius=65 * u.deg, max_depth=8).to_string(format="json"))
 GALAXIES = [{"ra": 190.0 + i, "dec": -20.0 + i} for i in range(10)]
 

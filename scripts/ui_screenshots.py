@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 import requests
 
@@ -63,12 +64,12 @@ class Chromium:
         self.ids = iter(range(1, 1 << 30))
         self.socket = None
 
-    async def __aenter__(self) -> Chromium:
+    async def __aenter__(self) -> Self:
         import websockets
 
         for _ in range(100):
             try:
-                pages = requests.get(f"http://127.0.0.1:{self.port}/json/list", timeout=2).json()
+                pages = await asyncio.to_thread(self.targets)
                 target = next(p for p in pages if p["type"] == "page")
                 break
             except (requests.RequestException, StopIteration):
@@ -83,6 +84,9 @@ class Chromium:
         self.process.terminate()
         self.process.wait(timeout=30)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+    def targets(self) -> list[dict]:
+        return requests.get(f"http://127.0.0.1:{self.port}/json/list", timeout=2).json()
 
     async def call(self, method: str, **params: object) -> dict:
         call_id = next(self.ids)
@@ -141,7 +145,13 @@ async def take_screenshots(base: str, partition: str, out: Path) -> list[str]:
         await browser.screenshot(out / "contours-checks.png")
         await browser.open(f"{base}/runs", "gwtm/event")
         await browser.screenshot(out / "runs.png")
-    return ["ligo-lineage.png", "skymap-plot-partition.png", "skymap-plot-picture.png", "contours-checks.png", "runs.png"]
+    return [
+        "ligo-lineage.png",
+        "skymap-plot-partition.png",
+        "skymap-plot-picture.png",
+        "contours-checks.png",
+        "runs.png",
+    ]
 
 
 def main() -> int:

@@ -272,7 +272,7 @@ def test_skymap_plot_is_shown_inline_and_drawn_after_the_record(settings, api_se
     from dagster import AssetKey
 
     instance = DagsterInstance.ephemeral()
-    [result] = ingest_files([sample("S230518h-preliminary")], settings, instance)
+    assert all(r.success for r in ingest_files([sample("S230518h-preliminary")], settings, instance))
     [record] = instance.fetch_materializations(AssetKey("skymap_plot"), limit=1).records
     metadata = record.asset_materialization.metadata
     picture = metadata["S230518h-Preliminary-skymap.png"].value

@@ -16,19 +16,21 @@ def main(args: list[str]) -> int:
     if args[:2] == ["alias", "set"]:
         name, url, user, password = args[2:6]
         try:
-            boto3.client("s3", endpoint_url=url, aws_access_key_id=user, aws_secret_access_key=password,
-                         region_name="us-east-1").list_buckets()
+            boto3.client(
+                "s3", endpoint_url=url, aws_access_key_id=user, aws_secret_access_key=password, region_name="us-east-1"
+            ).list_buckets()
         except (BotoCoreError, ClientError) as exc:
             print(f"mc: {url} not reachable: {exc}", file=sys.stderr)
             return 1
         ALIASES.write_text(json.dumps(aliases | {name: [url, user, password]}))
         return 0
     if args[:1] == ["mb"]:
-        target = [a for a in args[1:] if not a.startswith("--")][0]
+        target = next(a for a in args[1:] if not a.startswith("--"))
         name, bucket = target.split("/", 1)
         url, user, password = aliases[name]
-        client = boto3.client("s3", endpoint_url=url, aws_access_key_id=user, aws_secret_access_key=password,
-                              region_name="us-east-1")
+        client = boto3.client(
+            "s3", endpoint_url=url, aws_access_key_id=user, aws_secret_access_key=password, region_name="us-east-1"
+        )
         if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
             client.create_bucket(Bucket=bucket)
         print(f"Bucket created successfully `{target}`.")
