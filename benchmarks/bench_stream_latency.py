@@ -1,18 +1,26 @@
 """Stream latency: produce a notice to Kafka -> its API record / all its products materialized.
 
 The listeners as deployed: a Kafka-protocol broker (Tansu), ``dagster-daemon``
-with this repository's dagster.yaml, the GWTM API test server, local storage.
-Notices are produced one at a time (as alerts arrive), each waiting for the
-previous run to finish; rounds re-use the samples under new mock event ids so
-every notice is new to the system. Prints p50/p95 latencies and the peak RSS
-of the daemon, the code server and the run workers.
+with this repository's dagster.yaml (queued runs, one run per event at a
+time), the GWTM API test server, local storage. Measured twice in one run:
+``cold`` (the previous design: ``LocalRunLauncher``, a new process per run)
+and ``warm`` (as shipped: ``WarmRunLauncher`` and ``gwtm-cron run-workers``).
 
-    python benchmarks/bench_stream_latency.py [--rounds 3]
+Per design: notices produced one at a time (as alerts arrive), each after the
+previous run finished and a random 0-5 s (alerts come at times unrelated to
+the sensor daemon's 5 s loop; a fixed seed); rounds re-use the samples under new mock event ids so
+every notice is new to the system. Then a burst: 5 notices of each of 10 new
+events produced at once; every record must be posted once and each event's
+in order. Prints p50/p95 latencies, the median time of each step to the
+record (from the event log), and peak RSS per process role.
+
+    python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
 import threading
@@ -30,6 +38,10 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
 TIME_ORDER = ["MS181101ab-earlywarning", "MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update",
               "MS181101ab-ext-update", "MS181101ab-retraction", "S230518h-preliminary"]  # fmt: skip
 LAST_ASSETS = ("alert_files", "contours", "moc")
+TOPIC = "igwn.gwalert"
+#: The burst: 5 notices of each event (the ext-update posts two records), under ids after the sequential rounds'.
+BURST_ORDER = TIME_ORDER[:5]
+BURST_FIRST_ID = 10
 #: One record per sky map: the ext-update notice carries two.
 RECORDS_PER_ROUND = len(TIME_ORDER) + 1
 TOKEN = "bench-admin-token"
@@ -41,17 +53,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS (MB) of the daemon, its code server and the run workers, sampled every 0.2 s."""
+    """Peak RSS (MB) of the daemon, its code server, the run-worker pool and the run workers, sampled every 0.2 s."""
 
-    def __init__(self, root_pid: int) -> None:
+    def __init__(self, *root_pids: int) -> None:
         super().__init__(daemon=True)
-        self.root = psutil.Process(root_pid)
-        self.peak = {"daemon": 0.0, "code server": 0.0, "run worker": 0.0}
+        self.roots = [psutil.Process(pid) for pid in root_pids]
+        self.peak = {"daemon": 0.0, "code server": 0.0, "run-worker pool": 0.0, "run worker": 0.0}
         self.stopped = threading.Event()
 
     @staticmethod
     def role(process: psutil.Process) -> str:
         cmdline = " ".join(process.cmdline())
+        if "run-workers" in cmdline:  # the pool, or a worker forked from it (same command line)
+            parent = process.parent()
+            return "run worker" if parent and "run-workers" in " ".join(parent.cmdline()) else "run-worker pool"
         if "multiprocessing" in cmdline or "spawn_main" in cmdline:
             return "run worker"
         if "grpc" in cmdline or "code-server" in cmdline:
@@ -61,7 +76,7 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(0.2):
             try:
-                processes = [self.root, *self.root.children(recursive=True)]
+                processes = [p for root in self.roots for p in (root, *root.children(recursive=True))]
                 for process in processes:
                     role = self.role(process)
                     self.peak[role] = max(self.peak[role], process.memory_info().rss / 1e6)
@@ -79,21 +94,104 @@ def renamed(raw: bytes, round_index: int) -> bytes:
     """The sample as a new event: round 0 is the sample itself, later rounds get new superevent ids."""
     if round_index == 0:
         return raw
-    suffix = "cdefghijklmnopqrstuvwxyz"[round_index - 1]
+    suffix = "cdefghijklmnopqrstuvwxyz"[round_index - 1]  # superevent ids: MS181101a[c-z]
     return raw.replace(b'"MS181101ab"', f'"MS181101a{suffix}"'.encode()).replace(
         b'"S230518h"', f'"S230518{suffix}"'.encode()
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def breakdown(daemon: DagsterDaemon, partition_key: str, produced: float) -> dict[str, float]:
+    """Seconds of each step from produce to the record, from the instance's own timestamps (event log, run record)."""
+    from dagster import DagsterEventType
 
+    [run] = [r for r in daemon.instance.get_runs() if r.tags.get("dagster/partition") == partition_key][:1]
+    created = daemon.instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
+    times: dict[str, float] = {}
+    for record in daemon.instance.get_records_for_run(run.run_id).records:
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        if event is None:
+            continue
+        name = event.event_type_value
+        if event.event_type == DagsterEventType.ENGINE_EVENT and "Started process for run" in (event.message or ""):
+            name = "WORKER_STARTED"
+        if event.event_type in (DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION):
+            name = f"{name}:{event.step_key}"
+        times.setdefault(name, entry.timestamp)
+    marks = [
+        ("sensor: poll, land, run created", created),
+        ("queue: run dequeued, launched", times.get("PIPELINE_STARTING")),
+        ("launcher: worker running", times.get("WORKER_STARTED")),
+        ("worker: code loaded, run started", times.get("PIPELINE_START") or times.get("RUN_START")),
+        ("raw_alert + skymap", times.get("STEP_START:api_record")),
+        ("api_record (post)", times.get("ASSET_MATERIALIZATION:api_record")),
+    ]
+    steps, previous = {}, produced
+    for label, at in marks:
+        if at is not None:
+            steps[label] = at - previous
+            previous = at
+    return steps
+
+
+def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_round: int) -> dict[str, list]:
+    """Notices one at a time, each after the previous run finished: latencies and their breakdowns."""
+    to_record: list[float] = []
+    to_all: list[float] = []
+    steps: list[dict[str, float]] = []
+    phase = random.Random(2026)
+    for round_index in range(first_round, first_round + rounds):
+        for name in TIME_ORDER:
+            raw = renamed((SAMPLES / f"{name}.json").read_bytes(), round_index)
+            key = parse_ligo_notice(raw).partition_key
+            # Alerts arrive at times unrelated to the sensor daemon's 5 s loop: a random phase, as in production.
+            time.sleep(phase.uniform(0, 5))
+            produced = time.time()
+            broker.produce(TOPIC, [raw])
+            record_at = wait_for(lambda k=key: materialized_at(daemon, "api_record", k), 300, f"api_record {key}")
+            done = [
+                wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS
+            ]
+            wait_for(daemon.idle, 120, "the run to finish")
+            to_record.append(record_at - produced)
+            to_all.append(max(done) - produced)
+            steps.append(breakdown(daemon, key, produced))
+            print(f"  {key:48s} record {to_record[-1]:5.2f} s   all products {to_all[-1]:5.2f} s", flush=True)
+    return {"record": to_record, "all": to_all, "steps": steps}
+
+
+def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, events: int) -> list[float]:
+    """``events`` mock events x 5 notices produced at once; every record once, each event's in order."""
+    notices = []
+    for event_index in range(events):
+        for name in BURST_ORDER:
+            notices.append(renamed((SAMPLES / f"{name}.json").read_bytes(), BURST_FIRST_ID + event_index))
+    keys = [parse_ligo_notice(raw).partition_key for raw in notices]
+    already = len(api.state.posted("post_alert"))
+    produced = time.time()
+    broker.produce(TOPIC, notices)
+    record_times = [
+        wait_for(lambda k=k: materialized_at(daemon, "api_record", k), 900, f"api_record {k}") - produced for k in keys
+    ]
+    wait_for(daemon.idle, 600, "the burst's runs to finish")
+    posted = [p.body for p in api.state.posted("post_alert")[already:]]
+    expected = ["EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc"]
+    by_event: dict[str, list[str]] = {}
+    for body in posted:
+        by_event.setdefault(body["graceid"], []).append(body["alert_type"])
+    wrong = {event: types for event, types in by_event.items() if types != expected}
+    if len(by_event) != events or wrong:
+        raise SystemExit(f"burst: {len(by_event)} events posted, out of order or repeated: {wrong}")
+    print(f"  burst of {len(keys)} notices from {events} events: {len(posted)} records, each once, per-event order kept")
+    return record_times
+
+
+def measure(launcher: str, args: argparse.Namespace) -> dict[str, object]:
+    """One instance as shipped (dagster.yaml), with ``launcher``: ``warm`` (the pool) or ``cold`` (a process per run)."""
+    print(f"\n== {launcher} run workers", flush=True)
     with tempfile.TemporaryDirectory() as tmp, GWTMApiTestServer(admin_token=TOKEN) as api:
         broker = TansuBroker()
-        topic = "igwn.gwalert"
-        broker.create_topic(topic)
+        broker.create_topic(TOPIC)
         broker.create_topic("gcn.notices.icecube.lvk_nu_track_search")
         daemon = DagsterDaemon(
             Path(tmp) / "dagster_home",
@@ -101,46 +199,56 @@ def main() -> None:
              "API_TOKEN": TOKEN, "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(Path(tmp) / "storage"),
              "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi")},
         )  # fmt: skip
+        if launcher == "cold":  # the previous design: LocalRunLauncher, a new process per run
+            config = daemon.home / "dagster.yaml"
+            config.write_text(config.read_text().replace("class: WarmRunLauncher", "class: LocalRunLauncher"))
         try:
-            daemon.start()
-            sampler = RssSampler(daemon.process.pid)
+            daemon.start(run_workers=launcher == "warm")
+            sampler = RssSampler(daemon.process.pid, *([daemon.pool.pid] if daemon.pool else []))
             sampler.start()
-            to_record: list[float] = []
-            to_all: list[float] = []
-            for round_index in range(args.rounds):
-                for name in TIME_ORDER:
-                    raw = renamed((SAMPLES / f"{name}.json").read_bytes(), round_index)
-                    key = parse_ligo_notice(raw).partition_key
-                    produced = time.time()
-                    broker.produce(topic, [raw])
-                    record_at = wait_for(
-                        lambda k=key: materialized_at(daemon, "api_record", k), 300, f"api_record {key}"
-                    )
-                    done = [
-                        wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}")
-                        for a in LAST_ASSETS
-                    ]
-                    wait_for(daemon.idle, 120, "the run to finish")
-                    to_record.append(record_at - produced)
-                    to_all.append(max(done) - produced)
-                    print(f"  {key:48s} record {to_record[-1]:5.2f} s   all products {to_all[-1]:5.2f} s", flush=True)
-            sampler.stopped.set()
+            result: dict[str, object] = sequential(daemon, broker, args.rounds, 0)
             posted = len(api.state.posted("post_alert"))
             if posted != RECORDS_PER_ROUND * args.rounds:
                 raise SystemExit(f"{posted} records posted, expected {RECORDS_PER_ROUND * args.rounds}")
+            result["burst"] = burst(daemon, broker, api, args.burst_events) if args.burst_events else []
+            sampler.stopped.set()
+            result["rss"] = sampler.peak
         finally:
             daemon.terminate()
             broker.stop()
+    return result
 
-    print(
-        f"\nproduce -> api_record materialized ({len(to_record)} notices): "
-        f"p50 {statistics.median(to_record):.2f} s, p95 {percentile(to_record, 0.95):.2f} s, max {max(to_record):.2f} s"
-    )
-    print(
-        f"produce -> all products:                  "
-        f"p50 {statistics.median(to_all):.2f} s, p95 {percentile(to_all, 0.95):.2f} s, max {max(to_all):.2f} s"
-    )
-    print("peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in sampler.peak.items()))
+
+def summary(launcher: str, result: dict) -> None:
+    record, to_all = result["record"], result["all"]
+    print(f"\n{launcher}: produce -> api_record ({len(record)} notices): p50 {statistics.median(record):.2f} s, "
+          f"p95 {percentile(record, 0.95):.2f} s, max {max(record):.2f} s")  # fmt: skip
+    print(f"{launcher}: produce -> all products:       p50 {statistics.median(to_all):.2f} s, "
+          f"p95 {percentile(to_all, 0.95):.2f} s, max {max(to_all):.2f} s")  # fmt: skip
+    if result["burst"]:
+        b = result["burst"]
+        print(f"{launcher}: burst produce -> api_record ({len(b)} notices): p50 {statistics.median(b):.2f} s, "
+              f"p95 {percentile(b, 0.95):.2f} s, max {max(b):.2f} s")  # fmt: skip
+    labels = list(dict.fromkeys(label for steps in result["steps"] for label in steps))
+    medians = {label: statistics.median(s[label] for s in result["steps"] if label in s) for label in labels}
+    print(f"{launcher}: where the time to the record goes (median per step, event-log timestamps):")
+    for label, seconds in medians.items():
+        print(f"    {label:36s} {1000 * seconds:7.0f} ms")
+    print(f"{launcher}: peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in result["rss"].items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the 7 samples, one notice at a time")
+    parser.add_argument("--burst-events", type=int, default=10, help="events of the burst (5 notices each; 0: none)")
+    parser.add_argument("--launchers", default="cold,warm", help="which designs to measure, in this run")
+    args = parser.parse_args()
+    results = {launcher: measure(launcher, args) for launcher in args.launchers.split(",")}
+    for launcher, result in results.items():
+        summary(launcher, result)
+    if {"cold", "warm"} <= results.keys():
+        ratio = statistics.median(results["cold"]["record"]) / statistics.median(results["warm"]["record"])
+        print(f"\nwarm vs cold, produce -> record p50: {ratio:.1f}x faster")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """gwtm-cron: command-line tools of the GWTM alert listeners (ingest and replay notices, migrate storage,
-index the galaxy catalog, the demo and a development API)."""
+index the galaxy catalog, warm run workers, the demo and a development API)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,18 @@ def _dev_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_workers(args: argparse.Namespace) -> int:
+    from .logging_setup import configure_logging
+    from .run_workers import serve
+
+    configure_logging(GWTMSettings())
+    if args.preload:
+        serve(args.listen, args.preload)
+    else:
+        serve(args.listen)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gwtm-cron", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +223,25 @@ def main(argv: list[str] | None = None) -> int:
     dev_api.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1")
     dev_api.add_argument("--token", default="dev-admin-token", help="the admin API_TOKEN it accepts")
     dev_api.set_defaults(func=_dev_api)
+    from .run_workers import ADDRESS_ENV, default_address
+
+    run_workers = commands.add_parser(
+        "run-workers",
+        help="serve warm run workers to the instance's WarmRunLauncher (runs start in ms, not seconds)",
+        description="Import Dagster and the code location once, then fork one worker per run launched by "
+        "WarmRunLauncher (dagster.yaml). Run it next to the code server, from the same image and environment. "
+        "SIGTERM/SIGINT stop it; running workers finish on their own.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run_workers.add_argument(
+        "--listen", default=default_address(),
+        help=f"unix:/path, unix:@name or host:port (the launcher's: {ADDRESS_ENV}, else one named after DAGSTER_HOME)",
+    )  # fmt: skip
+    run_workers.add_argument(
+        "--preload", action="append", metavar="MODULE",
+        help="module to import before forking (repeatable; default: the code location and the science libraries)",
+    )  # fmt: skip
+    run_workers.set_defaults(func=_run_workers)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

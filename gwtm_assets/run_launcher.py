@@ -1,4 +1,17 @@
-"""A run launcher for single-host instances that can tell when a run's process has died.
+"""Run launchers: warm run workers first (``WarmRunLauncher``), and a health check for cold ones.
+
+``WarmRunLauncher`` hands each run to the warm run-worker pool
+(``gwtm_assets/run_workers.py``), which forks a worker that already has Dagster
+and the code location imported: an alert's run starts in tens of
+milliseconds instead of ~3 s. Runs tagged with one of ``cold_run_tags``
+(backfills, by default) and every run while the pool cannot be reached are
+launched as before by the launcher it extends: ``LocalRunLauncher`` here,
+``K8sRunLauncher`` on Kubernetes (``gwtm_assets/run_launcher_k8s.py``), so no
+run is ever lost to a missing pool. Warm runs keep Dagster's run monitoring:
+their health is asked of the pool (is the worker pid alive?), and a worker
+that died is reported failed and retried like a lost run pod.
+
+A run launcher for single-host instances that can tell when a run's process has died.
 
 Dagster's ``DefaultRunLauncher`` starts each run in a process spawned by the
 code server but cannot report whether that process is still alive. If the
@@ -16,20 +29,20 @@ Kubernetes use ``K8sRunLauncher``, which has its own health check.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
-from dagster import DagsterEventType, DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
+from dagster import DagsterEventType, DefaultRunLauncher, Field, Noneable, StringSource
+from dagster._core.events import EngineEventData
+from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._serdes import ConfigurableClassData, serialize_value
 
+from .run_workers import PoolUnavailable, RunWorkerPoolClient, default_address, process_alive
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process on this host."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+#: Tags of a run started by the pool: ``warm``, and the worker's pid.
+WORKER_TAG = "gwtm/run-worker"
+WORKER_PID_TAG = "gwtm/run-worker-pid"
 
 
 class LocalRunLauncher(DefaultRunLauncher):
@@ -60,3 +73,95 @@ class LocalRunLauncher(DefaultRunLauncher):
         return CheckRunHealthResult(
             WorkerStatus.FAILED, f"run worker pid {pid} is gone (daemon or code server killed?)", run_worker_id=str(pid)
         )
+
+
+WARM_CONFIG = {
+    "address": Field(
+        Noneable(StringSource),
+        is_required=False,
+        default_value=None,
+        description="The run-worker pool: unix:/path, unix:@abstract-name or host:port (default: "
+        "RUN_WORKERS_ADDRESS, else an abstract socket named after DAGSTER_HOME).",
+    ),
+    "cold_run_tags": Field(
+        [str],
+        is_required=False,
+        default_value=["dagster/backfill"],
+        description="Runs with any of these tag keys are launched by the base launcher (heavy work).",
+    ),
+}
+
+
+class WarmWorkers:
+    """Mixin over a run launcher: warm workers from the pool first, the base launcher (``super()``) otherwise."""
+
+    def _configure_warm_workers(self, config: Mapping[str, Any]) -> None:
+        self.pool = RunWorkerPoolClient(config.get("address") or default_address())
+        self.cold_run_tags = tuple(config.get("cold_run_tags", ("dagster/backfill",)))
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        cold_tag = next((tag for tag in self.cold_run_tags if tag in run.tags), None)
+        if cold_tag is None:
+            try:
+                pid = self.pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
+            except PoolUnavailable as exc:
+                self._instance.report_engine_event(
+                    f"Warm run workers unavailable ({exc}); launching the run in a new process instead",
+                    run,
+                    cls=self.__class__,
+                )
+            else:
+                self._instance.add_run_tags(run.run_id, {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)})
+                self._instance.report_engine_event(
+                    f"Run handed to warm worker pid {pid} ({self.pool.address})",
+                    run,
+                    EngineEventData({"pid": str(pid), "pool": self.pool.address}),
+                    cls=self.__class__,
+                )
+                return
+        super().launch_run(context)  # type: ignore[misc]
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        if run.tags.get(WORKER_TAG) != "warm":
+            return super().check_run_worker_health(run)  # type: ignore[misc]
+        pid = int(run.tags[WORKER_PID_TAG])
+        try:
+            alive = self.pool.alive(pid)
+        except PoolUnavailable as exc:
+            # The pool's workers share its process (container, pod): with it gone, they are gone.
+            return CheckRunHealthResult(WorkerStatus.FAILED, f"warm worker pid {pid}: {exc}", run_worker_id=str(pid))
+        if alive:
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"warm worker pid {pid} is alive", run_worker_id=str(pid))
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"warm worker pid {pid} is gone", run_worker_id=str(pid))
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        if not run or run.is_finished or run.tags.get(WORKER_TAG) != "warm":
+            return super().terminate(run_id)  # type: ignore[misc]
+        self._instance.report_run_canceling(run)
+        try:
+            return self.pool.interrupt(int(run.tags[WORKER_PID_TAG]))
+        except PoolUnavailable as exc:
+            self._instance.report_engine_event(f"Could not interrupt the run: {exc}", run, cls=self.__class__)
+            return False
+
+
+class WarmRunLauncher(WarmWorkers, LocalRunLauncher):
+    """Warm workers from the run-worker pool; ``LocalRunLauncher`` for backfills and while the pool is down."""
+
+    def __init__(self, inst_data: ConfigurableClassData | None = None, **config: Any) -> None:
+        super().__init__(inst_data=inst_data)
+        self._configure_warm_workers(config)
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return dict(WARM_CONFIG)
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> WarmRunLauncher:
+        return cls(inst_data=inst_data, **config_value)

@@ -129,7 +129,7 @@ def instance_values() -> dict[str, Any]:
                         "class": "EventTaggingRunCoordinator",
                         "config": {
                             "max_concurrent_runs": 4,
-                            "dequeue_interval_seconds": 1,
+                            "dequeue_interval_seconds": 0.5,
                             "tag_concurrency_limits": [
                                 {"key": "gwtm/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
                             ],

@@ -37,22 +37,47 @@ class DagsterDaemon:
         self.env = {**os.environ, **env, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         self.log_path = home / "daemon.log"
         self.process: subprocess.Popen | None = None
+        self.pool: subprocess.Popen | None = None
         self.instance = DagsterInstance.from_config(str(home))
 
-    def start(self, command: tuple[str, ...] = ("dagster-daemon", "run")) -> DagsterDaemon:
-        """Start ``dagster-daemon run`` (or e.g. ``("dagster", "dev", "-p", "3000")``) on our workspace."""
+    def start(self, command: tuple[str, ...] = ("dagster-daemon", "run"), run_workers: bool = True) -> DagsterDaemon:
+        """Start ``dagster-daemon run`` (or e.g. ``("dagster", "dev", "-p", "3000")``) on our workspace, and the
+        warm run-worker pool of dagster.yaml's launcher (its own process group) unless ``run_workers`` is off."""
         executable = Path(sys.executable).parent / command[0]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(executable), *command[1:], "-w", str(REPO / "workspace.yaml")],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+            if run_workers:
+                self.pool = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "gwtm-cron"), "run-workers"],
+                    cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
         return self
 
     def kill(self) -> None:
-        """SIGKILL the daemon, its code server and every run worker (the whole process group)."""
+        """SIGKILL the daemon, its code server, the run-worker pool and every run worker (their process groups)."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+        self._stop_pool(grace_s=0)
+
+    def _stop_pool(self, grace_s: float = 3) -> None:
+        """SIGTERM the pool's group (pool and workers), SIGKILL after ``grace_s``."""
+        if self.pool is None:
+            return
+        for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10)):
+            if signum == signal.SIGTERM and not grace_s:
+                continue
+            try:
+                os.killpg(self.pool.pid, signum)
+            except ProcessLookupError:
+                pass
+            try:
+                self.pool.wait(timeout=wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                pass
 
     def terminate(self, timeout_s: float = 60) -> int:
         """SIGTERM the daemon (as Kubernetes does) and return its exit code."""
@@ -84,6 +109,7 @@ class DagsterDaemon:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self._stop_pool()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

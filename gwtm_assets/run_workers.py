@@ -1,0 +1,288 @@
+"""Warm run workers: a pool process that has Dagster and the code location imported and forks one worker per run.
+
+A cold run worker (``DefaultRunLauncher``, or a Kubernetes run pod) spends
+about 3 s importing Dagster and loading the code location before the first
+asset runs; for an alert that is most of the time to its GWTM record. This
+pool does that work once: it imports the code location (and the libraries
+the assets use), builds the repository, then serves launch requests. Each
+run still gets a process of its own, forked from the warm pool, and runs
+exactly as ``dagster api execute_run`` would (the same
+``_execute_run_command_body``: run status, events, the run's executor), so
+a crash takes down one run, and the launcher's health check sees it.
+
+The pool listens on a Unix socket (single host; ``unix:@name`` is abstract) or TCP (compose, Kubernetes:
+next to the code server, from the same image). One JSON object per line::
+
+    {"op": "launch", "run_id": ..., "instance_ref": <serialized InstanceRef>} -> {"pid": 123}
+    {"op": "alive", "pid": 123}      -> {"alive": true}
+    {"op": "interrupt", "pid": 123}  -> {"interrupted": true}    (SIGINT: Dagster cancels the run)
+    {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N}
+
+Like the code server's ``StartRun``, a launch request names a run and an
+instance; expose the port only where the code server's port is exposed.
+
+    gwtm-cron run-workers [--listen unix:/path | unix:@name | host:port]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Default address (also the launcher's): ``RUN_WORKERS_ADDRESS``, else a socket in ``$DAGSTER_HOME``.
+ADDRESS_ENV = "RUN_WORKERS_ADDRESS"
+#: The code location, what its assets import lazily (each 0.2-2 s cold) and Dagster's run storage (0.5 s):
+#: imported once, shared by every fork. A module's ``warm_up()``, if it has one, is called after the import.
+DEFAULT_PRELOAD = (
+    "gwtm_assets.definitions",
+    "dagster._core.storage.event_log",
+    "dagster._core.storage.runs",
+    "dagster._core.storage.schedules",
+    "dagster._daemon",
+    "astropy.io.fits",
+    "healpy",
+    "mocpy",
+    "gwtm_assets.science.quicklook",
+)
+#: Exit codes of finished workers kept for ``alive`` answers.
+KEPT_EXIT_CODES = 1024
+
+
+class PoolUnavailable(ConnectionError):
+    """The pool could not be reached or did not answer in time."""
+
+
+def default_address() -> str:
+    """``RUN_WORKERS_ADDRESS``, else an abstract Unix socket named after ``$DAGSTER_HOME`` (one pool per instance).
+
+    Abstract (``unix:@name``): no file to clean up and no 108-byte path limit for deep ``DAGSTER_HOME``s.
+    """
+    if os.environ.get(ADDRESS_ENV):
+        return os.environ[ADDRESS_ENV]
+    home = str(Path(os.environ.get("DAGSTER_HOME") or ".").resolve())
+    return f"unix:@gwtm-run-workers-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process in this PID namespace."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def _socket_for(address: str) -> tuple[socket.socket, str | tuple[str, int]]:
+    if address.startswith("unix:"):
+        path = address.removeprefix("unix:")
+        return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), "\0" + path[1:] if path.startswith("@") else path
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"run-worker pool address {address!r}: expected unix:/path or host:port")
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM), (host, int(port))
+
+
+@dataclass(frozen=True)
+class RunWorkerPoolClient:
+    """Requests to a pool; every failure to get an answer is :class:`PoolUnavailable`."""
+
+    address: str
+    timeout_s: float = 5.0
+
+    def request(self, message: Mapping[str, object]) -> dict:
+        try:
+            sock, target = _socket_for(self.address)
+            with sock:
+                sock.settimeout(self.timeout_s)
+                sock.connect(target)
+                sock.sendall(json.dumps(message).encode() + b"\n")
+                with sock.makefile("rb") as reply:
+                    line = reply.readline()
+        except OSError as exc:
+            raise PoolUnavailable(f"run-worker pool at {self.address}: {exc}") from exc
+        if not line:
+            raise PoolUnavailable(f"run-worker pool at {self.address} closed the connection without an answer")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise PoolUnavailable(f"run-worker pool at {self.address}: {answer['error']}")
+        return answer
+
+    def launch(self, run_id: str, serialized_instance_ref: str) -> int:
+        return int(self.request({"op": "launch", "run_id": run_id, "instance_ref": serialized_instance_ref})["pid"])
+
+    def alive(self, pid: int) -> bool:
+        return bool(self.request({"op": "alive", "pid": pid})["alive"])
+
+    def interrupt(self, pid: int) -> bool:
+        return bool(self.request({"op": "interrupt", "pid": pid})["interrupted"])
+
+    def ping(self) -> dict:
+        return self.request({"op": "ping"})
+
+
+def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
+    """Execute one run in this (forked) process as ``dagster api execute_run`` does; the exit code."""
+    from dagster import DagsterInstance
+    from dagster._cli.api import _execute_run_command_body
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import deserialize_value
+
+    instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
+    with DagsterInstance.from_ref(instance_ref) as instance:
+        return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
+
+
+def preload(modules: Iterable[str]) -> list[str]:
+    """Import ``modules`` and build the repository of every ``Definitions`` they hold (cached for the forks)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from dagster import Definitions
+
+    loaded = []
+    for name in modules:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, Definitions):
+                value.get_repository_def()
+        if callable(getattr(module, "warm_up", None)):
+            module.warm_up()
+        loaded.append(name)
+    if os.environ.get("DAGSTER_HOME"):
+        from dagster import DagsterInstance
+
+        # Imports the instance's storage, launcher and coordinator classes; closed before any fork, so no
+        # connection is shared with a worker.
+        with DagsterInstance.get():
+            loaded.append("the instance of DAGSTER_HOME")
+    return loaded
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    timeout = 5
+    server: RunWorkerPool
+
+    def handle(self) -> None:
+        try:
+            message = json.loads(self.rfile.readline())
+            answer = self.server.answer(message)
+        except Exception as exc:  # noqa: BLE001 - a bad request gets an answer, the pool keeps serving
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        if answer is not None:
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+
+class RunWorkerPool:
+    """The pool: a single-threaded server (forking from a threaded process is unsafe) that forks run workers."""
+
+    def __init__(self, address: str, preloaded: list[str]) -> None:
+        self.address = address
+        self.preloaded = preloaded
+        self.workers: dict[int, str] = {}
+        self.exit_codes: dict[int, int] = {}
+        self.runs = 0
+        self.server = self._bind(address)
+        self.server.answer = self.answer  # type: ignore[attr-defined]
+        self.server.service_actions = self.reap  # type: ignore[method-assign]
+
+    @staticmethod
+    def _bind(address: str) -> socketserver.BaseServer:
+        if address.startswith("unix:"):
+            _, path = _socket_for(address)
+            if not path.startswith("\0"):
+                Path(path).unlink(missing_ok=True)
+            return socketserver.UnixStreamServer(path, _Handler)
+        _, target = _socket_for(address)
+        server_class = type("Server", (socketserver.TCPServer,), {"allow_reuse_address": True})
+        return server_class(target, _Handler)
+
+    def answer(self, message: Mapping[str, object]) -> dict | None:
+        op = message.get("op")
+        if op == "launch":
+            return {"pid": self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))}
+        if op == "alive":
+            pid = int(message["pid"])  # type: ignore[arg-type]
+            return {"alive": pid not in self.exit_codes and process_alive(pid), "exit_code": self.exit_codes.get(pid)}
+        if op == "interrupt":
+            pid = int(message["pid"])  # type: ignore[arg-type]
+            if pid not in self.workers:
+                return {"interrupted": False}
+            os.kill(pid, signal.SIGINT)
+            return {"interrupted": True}
+        if op == "ping":
+            return {"pid": os.getpid(), "preloaded": self.preloaded, "runs": self.runs, "workers": len(self.workers)}
+        return {"error": f"unknown op {op!r}"}
+
+    def fork_worker(self, run_id: str, serialized_instance_ref: str) -> int:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                self.server.socket.close()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                code = run_in_worker(run_id, serialized_instance_ref)
+            except BaseException:  # noqa: BLE001 - logged, then the worker exits; never back into the pool's loop
+                logger.exception("run worker for %s failed", run_id)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.workers[pid] = run_id
+        self.runs += 1
+        logger.info("run %s: worker pid %d", run_id, pid)
+        return pid
+
+    def reap(self) -> None:
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run_id = self.workers.pop(pid, None)
+            self.exit_codes[pid] = os.waitstatus_to_exitcode(status)
+            if len(self.exit_codes) > KEPT_EXIT_CODES:
+                self.exit_codes.pop(next(iter(self.exit_codes)))
+            logger.info("run %s: worker pid %d exited with %d", run_id, pid, self.exit_codes[pid])
+
+    def serve_forever(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            self.server.serve_forever(poll_interval=0.5)
+        except (SystemExit, KeyboardInterrupt):
+            logger.info("run-worker pool stopping; %d worker(s) still running finish on their own", len(self.workers))
+        finally:
+            self.server.server_close()
+            if self.address.startswith("unix:") and not self.address.startswith("unix:@"):
+                Path(self.address.removeprefix("unix:")).unlink(missing_ok=True)
+
+
+def serve(address: str, modules: Iterable[str] = DEFAULT_PRELOAD) -> None:
+    """Preload, then serve launch requests on ``address`` until SIGTERM/SIGINT."""
+    started = time.perf_counter()
+    preloaded = preload(modules)
+    pool = RunWorkerPool(address, preloaded)
+    logger.info(
+        "run-worker pool on %s (pid %d): %s preloaded in %.1f s",
+        address,
+        os.getpid(),
+        ", ".join(preloaded),
+        time.perf_counter() - started,
+    )
+    pool.serve_forever()
