@@ -13,12 +13,11 @@ values).
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from typing import Any
 
 from dagster import DagsterRun, Field
-from dagster._serdes import ConfigurableClassData
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster._serdes import ConfigurableClassData
 
 from .jobs import EVENT_TAG, PARTITION_TAG, event_of
 

@@ -233,7 +233,7 @@ class RunWorkerPool:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 code = run_in_worker(run_id, serialized_instance_ref)
-            except BaseException:  # noqa: BLE001 - logged, then the worker exits; never back into the pool's loop
+            except BaseException:  # logged, then the worker exits: never back into the pool's loop
                 logger.exception("run worker for %s failed", run_id)
             finally:
                 sys.stdout.flush()

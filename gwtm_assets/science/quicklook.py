@@ -109,8 +109,6 @@ def skymap_png(
 
 def warm_up() -> None:
     """Draw one picture of a uniform sky: matplotlib's first figure pays ~0.5 s of imports, fonts and parsers."""
-    uniform = MultiOrderSkyMap(
-        uniq=np.arange(4, 16, dtype=np.int64), probdensity=np.full(12, 1 / (4 * np.pi))
-    )
+    uniform = MultiOrderSkyMap(uniq=np.arange(4, 16, dtype=np.int64), probdensity=np.full(12, 1 / (4 * np.pi)))
     statistics = SkymapStatistics(41253.0, 41253.0, 0.0, 0.0, None, None, None, None, 0, 1.0)
     skymap_png(uniform, statistics, "warm-up")
