@@ -34,7 +34,7 @@ WORKDIR /opt/dagster/app
 COPY --chown=gwtm workspace.yaml deploy/workspace.compose.yaml ./
 COPY --chown=gwtm deploy/dagster.production.yaml /opt/dagster/home/dagster.yaml
 USER gwtm
-EXPOSE 4000 3000
+EXPOSE 4000 4010 3000
 # The code location answers gRPC health checks; the webserver and daemon override this in compose.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD dagster api grpc-health-check -p 4000 || exit 1

@@ -140,7 +140,18 @@ def _dev_api(args: argparse.Namespace) -> int:
 
 def _run_workers(args: argparse.Namespace) -> int:
     from .logging_setup import configure_logging
-    from .run_workers import serve
+    from .run_workers import PoolUnavailable, RunWorkerPoolClient, serve
+
+    if args.check:
+        try:
+            answer = RunWorkerPoolClient(args.listen).ping()
+        except PoolUnavailable as exc:
+            print(f"gwtm-cron run-workers: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"run-worker pool at {args.listen}: pid {answer['pid']}, {answer['runs']} runs, {answer['workers']} running"
+        )
+        return 0
 
     configure_logging(GWTMSettings())
     if args.preload:
@@ -241,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         "--preload", action="append", metavar="MODULE",
         help="module to import before forking (repeatable; default: the code location and the science libraries)",
     )  # fmt: skip
+    run_workers.add_argument(
+        "--check", action="store_true", help="ask the pool at --listen whether it answers (exit 0) or not (1)"
+    )
     run_workers.set_defaults(func=_run_workers)
     args = parser.parse_args(argv)
     try:

@@ -96,8 +96,13 @@ class WarmWorkers:
     """Mixin over a run launcher: warm workers from the pool first, the base launcher (``super()``) otherwise."""
 
     def _configure_warm_workers(self, config: Mapping[str, Any]) -> None:
-        self.pool = RunWorkerPoolClient(config.get("address") or default_address())
+        self._pool_address = config.get("address")
         self.cold_run_tags = tuple(config.get("cold_run_tags", ("dagster/backfill",)))
+
+    @property
+    def pool(self) -> RunWorkerPoolClient:
+        """The pool at ``address``, else the one named after this instance's home (any process, any cwd)."""
+        return RunWorkerPoolClient(self._pool_address or default_address(self._instance.root_directory))
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run

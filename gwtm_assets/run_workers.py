@@ -65,14 +65,14 @@ class PoolUnavailable(ConnectionError):
     """The pool could not be reached or did not answer in time."""
 
 
-def default_address() -> str:
+def default_address(dagster_home: str | None = None) -> str:
     """``RUN_WORKERS_ADDRESS``, else an abstract Unix socket named after ``$DAGSTER_HOME`` (one pool per instance).
 
     Abstract (``unix:@name``): no file to clean up and no 108-byte path limit for deep ``DAGSTER_HOME``s.
     """
     if os.environ.get(ADDRESS_ENV):
         return os.environ[ADDRESS_ENV]
-    home = str(Path(os.environ.get("DAGSTER_HOME") or ".").resolve())
+    home = str(Path(dagster_home or os.environ.get("DAGSTER_HOME") or ".").resolve())
     return f"unix:@gwtm-run-workers-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
 
 
@@ -146,7 +146,7 @@ def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
 
 
 def preload(modules: Iterable[str]) -> list[str]:
-    """Import ``modules`` and build the repository of every ``Definitions`` they hold (cached for the forks)."""
+    """Import ``modules`` and build the repository and jobs of every ``Definitions`` they hold (cached for the forks)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     from dagster import Definitions
 
@@ -155,7 +155,7 @@ def preload(modules: Iterable[str]) -> list[str]:
         module = importlib.import_module(name)
         for value in vars(module).values():
             if isinstance(value, Definitions):
-                value.get_repository_def()
+                value.get_repository_def().get_all_jobs()  # built once here, not in every worker
         if callable(getattr(module, "warm_up", None)):
             module.warm_up()
         loaded.append(name)
@@ -163,9 +163,12 @@ def preload(modules: Iterable[str]) -> list[str]:
         from dagster import DagsterInstance
 
         # Imports the instance's storage, launcher and coordinator classes; closed before any fork, so no
-        # connection is shared with a worker.
-        with DagsterInstance.get():
-            loaded.append("the instance of DAGSTER_HOME")
+        # connection is shared with a worker. Only a warm-up: workers open the instance the launcher names.
+        try:
+            with DagsterInstance.get():
+                loaded.append("the instance of DAGSTER_HOME")
+        except Exception as exc:  # noqa: BLE001 - e.g. an instance file for another deployment's variables
+            logger.warning("run-worker pool: DAGSTER_HOME's instance not opened for warm-up: %s", exc)
     return loaded
 
 

@@ -122,6 +122,11 @@ class GWTMSettings(BaseSettings):
     recovery_max_attempts: int = Field(
         12, description="Failed runs after which a notice is left to the operator (the defaults span about 7 h)."
     )
+    run_workers_address: str = Field(
+        "",
+        description="Where `gwtm-cron run-workers` listens and `WarmRunLauncher` sends runs: `host:port`, "
+        "`unix:/path` or `unix:@name`. Empty: an abstract Unix socket named after `DAGSTER_HOME` (one host).",
+    )
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -184,3 +184,11 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=os.environ["AWS_
     for item in page.get("Contents", []):
         print(item["Key"])
 """
+
+#: How each run of the stack's instance was started: "warm" (the run-worker pool) or "cold", and its status.
+RUN_WORKERS_OF_RUNS = """
+import json
+from dagster import DagsterInstance
+with DagsterInstance.get() as instance:
+    print(json.dumps([[run.tags.get("gwtm/run-worker", "cold"), run.status.value] for run in instance.get_runs()]))
+"""

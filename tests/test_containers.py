@@ -14,11 +14,20 @@ from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.testing.tansu import free_port
 
 from .conftest import ICECUBE_SAMPLES, TIME_ORDER, sample
-from .container_stack import LIST_OBJECTS, PUBLISH, REPO, ComposeStack, base_images, build_image, timed
+from .container_stack import (
+    LIST_OBJECTS,
+    PUBLISH,
+    REPO,
+    RUN_WORKERS_OF_RUNS,
+    ComposeStack,
+    base_images,
+    build_image,
+    timed,
+)
 
 pytestmark = pytest.mark.timeout(3600)
 TOKEN = "compose-admin-token"
-SERVICES = {"postgres", "code-location", "webserver", "daemon", "tansu", "minio"}
+SERVICES = {"postgres", "code-location", "run-workers", "webserver", "daemon", "tansu", "minio"}
 
 
 def _local_env(api_port: int, ui_port: int) -> dict[str, str]:
@@ -98,6 +107,9 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
             wait_for(lambda: wanted <= products(), 300, "the products in the stack's S3 store")
             key = parse_ligo_notice(first[0][1]).partition_key
             assert f"fit/incoming/{key}.json" in products()
+            # Every notice's run went to the warm run-worker pool, none to a new process.
+            runs = json.loads(stack.exec("code-location", "python", "-c", RUN_WORKERS_OF_RUNS))
+            assert runs and all(worker == "warm" for worker, _ in runs), runs
         assert stack.leftovers() == {"containers": [], "volumes": []}
     timings["total_s"] = round(sum(v for k, v in timings.items() if k.endswith("_s") and k != "total_s"), 1)
     print("container stack timings:", json.dumps(timings))  # quoted in benchmarks/RESULTS.md

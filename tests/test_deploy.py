@@ -58,9 +58,9 @@ def test_helm_values_are_generated_and_reference_the_secrets_users_have():
     spec = importlib.util.spec_from_file_location("generate", HELM / "generate.py")
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
-    before = {p.name: p.read_text() for p in HELM.glob("values*.yaml")}
+    before = {p.name: p.read_text() for p in HELM.glob("*.yaml")}
     generate.write()
-    assert {p.name: p.read_text() for p in HELM.glob("values*.yaml")} == before, "run python deploy/helm/generate.py"
+    assert {p.name: p.read_text() for p in HELM.glob("*.yaml")} == before, "run python deploy/helm/generate.py"
 
     refs = {}
     for backend in ("s3", "swift"):
@@ -78,7 +78,41 @@ def test_helm_values_are_generated_and_reference_the_secrets_users_have():
         "OS_PASSWORD": ("openstack-credentials", "password"),
     }  # fmt: skip
     instance = yaml.safe_load((HELM / "values.yaml").read_text())
-    assert instance["runLauncher"]["type"] == "K8sRunLauncher" and instance["telemetry"] == {"enabled": False}
+    assert instance["runLauncher"]["type"] == "CustomRunLauncher" and instance["telemetry"] == {"enabled": False}
+
+
+def test_helm_run_launcher_config_is_what_the_kubernetes_launcher_accepts():
+    from dagster._config import process_config
+    from dagster._config.config_type import ConfigType
+    from dagster._config.field import resolve_to_config_type
+
+    from gwtm_assets.run_launcher_k8s import K8sWarmRunLauncher
+
+    custom = yaml.safe_load((HELM / "values.yaml").read_text())["runLauncher"]["config"]["customRunLauncher"]
+    assert (custom["module"], custom["class"]) == ("gwtm_assets.run_launcher_k8s", "K8sWarmRunLauncher")
+    config_type = resolve_to_config_type(K8sWarmRunLauncher.config_type())
+    assert isinstance(config_type, ConfigType)
+    result = process_config(config_type, custom["config"])
+    assert result.success, result.errors
+    assert result.value["address"] == "gwtm-run-workers:4010"
+
+
+@pytest.mark.parametrize("backend", ["s3", "swift"])
+def test_run_workers_manifests_validate_and_carry_the_code_locations_environment(backend):
+    import kubernetes_validate
+
+    manifests = list(yaml.safe_load_all((HELM / f"run-workers-{backend}.yaml").read_text()))
+    assert [m["kind"] for m in manifests] == ["Deployment", "Service"]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
+    [container] = manifests[0]["spec"]["template"]["spec"]["containers"]
+    [code_location] = yaml.safe_load((HELM / f"values-{backend}.yaml").read_text())["dagster-user-deployments"][
+        "deployments"
+    ]
+    assert container["env"][:-1] == code_location["env"]  # the same settings and secrets as the code location
+    assert container["env"][-1]["name"] == "DAGSTER_PG_PASSWORD"
+    assert container["args"] == ["gwtm-cron", "run-workers", "--listen", "0.0.0.0:4010"]
+    assert manifests[0]["spec"]["replicas"] == 1
 
 
 @pytest.mark.parametrize("backend", ["s3", "swift"])

@@ -6,11 +6,12 @@ checks the files are what it writes).
 
     python deploy/helm/generate.py
 
-Install (chart version = Dagster version, pyproject.toml):
+Install (chart version = Dagster version, pyproject.toml), release and namespace "gwtm":
 
     helm upgrade --install gwtm dagster/dagster --version 1.13.27 -n gwtm \\
       -f deploy/helm/values.yaml -f deploy/helm/values-s3.yaml --set-string \\
       'dagster-user-deployments.deployments[0].image.tag=1.2.3'
+    kubectl apply -n gwtm -f deploy/helm/run-workers-s3.yaml   # the warm run workers
 """
 
 from __future__ import annotations
@@ -92,8 +93,81 @@ def user_deployment(backend: str) -> dict[str, Any]:
     }
 
 
+RELEASE, NAMESPACE = "gwtm", "gwtm"
+RUN_WORKERS = "gwtm-run-workers"
+RUN_WORKERS_PORT = 4010
+#: The chart's PostgreSQL password secret (global.postgresqlSecretName), read by run pods and run workers alike.
+PG_PASSWORD = secret("DAGSTER_PG_PASSWORD", "dagster-postgresql-secret", "postgresql-password")
+
+
+def k8s_warm_launcher_config() -> dict[str, Any]:
+    """``K8sWarmRunLauncher``: the pool's Service, and K8sRunLauncher's options for the run pods of backfills."""
+    return {
+        "address": f"{RUN_WORKERS}:{RUN_WORKERS_PORT}",
+        "cold_run_tags": ["dagster/backfill"],
+        "instance_config_map": f"{RELEASE}-dagster-instance",
+        "service_account_name": f"{RELEASE}-dagster",
+        "postgres_password_secret": "dagster-postgresql-secret",
+        "dagster_home": "/opt/dagster/dagster_home",
+        "job_namespace": NAMESPACE,
+        "load_incluster_config": True,
+        "image_pull_policy": "Always",
+        "env_config_maps": [f"{RELEASE}-dagster-pipeline-env"],
+        "run_k8s_config": {
+            "container_config": {
+                "resources": {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"memory": "1536Mi"}}
+            },
+            "pod_spec_config": {"terminationGracePeriodSeconds": 60},
+        },
+    }
+
+
+def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
+    """The warm run-worker pool: one replica (health checks ask the pod that forked the worker), our image."""
+    labels = {"app.kubernetes.io/name": RUN_WORKERS, "app.kubernetes.io/part-of": "gwtm"}
+    ping = {"exec": {"command": ["gwtm-cron", "run-workers", "--check", "--listen", f"127.0.0.1:{RUN_WORKERS_PORT}"]}}
+    container = {
+        "name": "run-workers",
+        "image": f"{IMAGE}:latest",
+        "imagePullPolicy": "Always",
+        "args": ["gwtm-cron", "run-workers", "--listen", f"0.0.0.0:{RUN_WORKERS_PORT}"],
+        "ports": [{"containerPort": RUN_WORKERS_PORT, "name": "run-workers"}],
+        "env": [*COMMON_ENV, *BACKEND_ENV[backend], PG_PASSWORD],
+        # Up to 4 runs at a time (the queue's limit), ~0.5 GB each.
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        "readinessProbe": {**ping, "periodSeconds": 20, "timeoutSeconds": 10},
+        "livenessProbe": {**ping, "periodSeconds": 60, "timeoutSeconds": 10, "failureThreshold": 3},
+        "startupProbe": {**ping, "periodSeconds": 5, "timeoutSeconds": 10, "failureThreshold": 60},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": RUN_WORKERS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
+                    "terminationGracePeriodSeconds": 60,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": RUN_WORKERS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "run-workers", "port": RUN_WORKERS_PORT}]},
+    }
+    return [deployment, service]
+
+
 def instance_values() -> dict[str, Any]:
-    """The instance: K8sRunLauncher (a pod per run, env and secrets from the code location), the tuned queue, monitoring, retries."""
+    """The instance: warm run workers (a Job per run for backfills), the tuned queue, monitoring, retries."""
     return {
         "telemetry": {"enabled": False},
         "dagsterWebserver": {
@@ -101,18 +175,15 @@ def instance_values() -> dict[str, Any]:
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
         "runLauncher": {
-            "type": "K8sRunLauncher",
+            # Alerts go to the warm run workers (run-workers-<backend>.yaml): no pod to wait for. Backfills, and
+            # runs while the pool is down, get a Job from K8sRunLauncher, whose options are written out here as
+            # the chart would for release "gwtm" in namespace "gwtm" (CustomRunLauncher takes them verbatim).
+            "type": "CustomRunLauncher",
             "config": {
-                "k8sRunLauncher": {
-                    "runK8sConfig": {
-                        "containerConfig": {
-                            "resources": {
-                                "requests": {"cpu": "500m", "memory": "768Mi"},
-                                "limits": {"memory": "1536Mi"},
-                            }
-                        },
-                        "podSpecConfig": {"terminationGracePeriodSeconds": 60},
-                    }
+                "customRunLauncher": {
+                    "module": "gwtm_assets.run_launcher_k8s",
+                    "class": "K8sWarmRunLauncher",
+                    "config": k8s_warm_launcher_config(),
                 }
             },
         },
@@ -159,6 +230,10 @@ def write() -> list[Path]:
         }
     for path, values in files.items():
         path.write_text(HEADER + yaml.safe_dump(values, sort_keys=False, width=120))
+    for backend in BACKEND_ENV:
+        path = HERE / f"run-workers-{backend}.yaml"
+        path.write_text(HEADER + yaml.safe_dump_all(run_workers_manifests(backend), sort_keys=False, width=120))
+        files[path] = None
     return list(files)
 
 

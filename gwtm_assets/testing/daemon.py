@@ -88,12 +88,17 @@ class DagsterDaemon:
             self.stop_group()
 
     def stop_all(self, grace_s: float = 6) -> None:
-        """SIGTERM the whole process group (dagster dev, its webserver, daemon, code server, run workers), then
-        SIGKILL what is left after ``grace_s``. Never raises."""
+        """SIGTERM the whole process group (dagster dev, its webserver, daemon, code server, run workers) and the
+        run-worker pool's, then SIGKILL what is left after ``grace_s``. Never raises."""
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
+        if self.pool is not None:  # at the same time: the pool's workers stop with their runs' daemon
+            try:
+                os.killpg(self.pool.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         try:
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:

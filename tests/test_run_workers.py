@@ -1,0 +1,141 @@
+"""Warm run workers as deployed: the daemon's WarmRunLauncher hands runs to ``gwtm-cron run-workers``.
+
+A run goes to a warm worker and posts its record once; a worker killed mid-run
+is seen by run monitoring through the pool and its run retried (one record);
+with no pool the run starts cold and nothing is lost; the Kubernetes launcher
+uses the same pool.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterRunStatus
+
+from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.run_launcher import WORKER_PID_TAG, WORKER_TAG
+from gwtm_assets.run_workers import RunWorkerPoolClient, default_address
+from gwtm_assets.testing.daemon import wait_for
+
+from .conftest import sample
+from .test_daemon import broker, stream  # noqa: F401 - the daemon's fixtures
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def run_of(daemon, partition_key: str):
+    runs = [r for r in daemon.runs() if r.tags.get("dagster/partition") == partition_key]
+    return runs[-1] if runs else None
+
+
+def engine_messages(daemon, run_id: str) -> list[str]:
+    records = daemon.instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
+    return [r.event_log_entry.dagster_event.message or "" for r in records]
+
+
+def test_runs_go_to_warm_workers_and_a_killed_worker_is_retried(stream, broker, api_server):  # noqa: F811
+    daemon, ligo_topic, _ = stream
+    daemon.start()
+    pool = RunWorkerPoolClient(default_address(str(daemon.home)))
+    wait_for(lambda: _answers(pool), 120, "the run-worker pool")
+
+    first = sample("MS181101ab-preliminary").read_bytes()
+    broker.produce(ligo_topic, [first])
+    key = parse_ligo_notice(first).partition_key
+    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 180, "the first run")
+    run = run_of(daemon, key)
+    assert run.tags[WORKER_TAG] == "warm"
+    assert not pool.alive(int(run.tags[WORKER_PID_TAG]))  # the worker exited with its run
+    assert any("Run handed to warm worker" in m for m in engine_messages(daemon, run.run_id))
+
+    # S230518h's run takes seconds after its record (products, checks): kill its worker as soon as it has one.
+    slow = sample("S230518h-preliminary").read_bytes()
+    slow_key = parse_ligo_notice(slow).partition_key
+    broker.produce(ligo_topic, [slow])
+    killed = wait_for(lambda: (r := run_of(daemon, slow_key)) and r.tags.get(WORKER_PID_TAG), 180, "a worker pid")
+    os.kill(int(killed), signal.SIGKILL)
+    wait_for(lambda: len([r for r in daemon.runs() if r.tags.get("dagster/partition") == slow_key]) >= 2
+             and run_of(daemon, slow_key).status == DagsterRunStatus.SUCCESS, 300, "the retried run")  # fmt: skip
+    failed = [
+        r for r in daemon.runs() if r.tags.get("dagster/partition") == slow_key and r.status == DagsterRunStatus.FAILURE
+    ]
+    assert failed, "the killed worker's run is marked failed by run monitoring"
+    assert pool.ping()["runs"] >= 3
+    posted = [r.body["graceid"] for r in api_server.state.posted("post_alert")]
+    assert posted.count("S230518h") == 1 and posted.count("MS181101ab") == 1
+
+    # Terminate from the UI (the launcher's terminate): the pool interrupts the worker, the run ends CANCELED.
+    other = slow.replace(b'"S230518h"', b'"S230518z"')
+    other_key = parse_ligo_notice(other).partition_key
+    broker.produce(ligo_topic, [other])
+    wait_for(lambda: (r := run_of(daemon, other_key)) and r.status == DagsterRunStatus.STARTED, 180, "a started run")
+    assert daemon.instance.run_launcher.terminate(run_of(daemon, other_key).run_id)
+    wait_for(lambda: run_of(daemon, other_key).status == DagsterRunStatus.CANCELED, 120, "the run canceled")
+
+
+def test_the_pool_health_check_says_when_nothing_answers():
+    result = subprocess.run([str(Path(sys.executable).parent / "gwtm-cron"), "run-workers", "--check", "--listen",
+                             "unix:@gwtm-no-such-pool"], capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("gwtm-cron run-workers: run-worker pool at unix:@gwtm-no-such-pool:")
+    assert "Traceback" not in result.stderr
+
+
+def test_without_the_pool_runs_start_in_a_new_process(stream, broker, api_server):  # noqa: F811
+    daemon, ligo_topic, _ = stream
+    daemon.start(run_workers=False)
+    notice = sample("MS181101ab-preliminary").read_bytes()
+    broker.produce(ligo_topic, [notice])
+    key = parse_ligo_notice(notice).partition_key
+    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 240, "the cold run")
+    run = run_of(daemon, key)
+    assert WORKER_TAG not in run.tags
+    assert any("Warm run workers unavailable" in m for m in engine_messages(daemon, run.run_id))
+    assert len(api_server.state.posted("post_alert")) == 1
+
+
+def test_the_kubernetes_launcher_uses_the_same_pool(stream, broker, api_server, tmp_path):  # noqa: F811
+    daemon, ligo_topic, _ = stream
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    config = daemon.home / "dagster.yaml"
+    text = config.read_text()
+    launcher = text[text.index("run_launcher:") : text.index("\n\n", text.index("run_launcher:"))]
+    config.write_text(text.replace(launcher, K8S_LAUNCHER.format(kubeconfig=kubeconfig)))
+    daemon.start()
+    notice = sample("MS181101ab-preliminary").read_bytes()
+    broker.produce(ligo_topic, [notice])
+    key = parse_ligo_notice(notice).partition_key
+    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 240, "the run")
+    assert run_of(daemon, key).tags[WORKER_TAG] == "warm"
+    assert type(daemon.instance.run_launcher).__name__ == "K8sWarmRunLauncher"
+
+
+def _answers(pool: RunWorkerPoolClient) -> bool:
+    try:
+        return bool(pool.ping())
+    except ConnectionError:
+        return False
+
+
+#: K8sRunLauncher's required options with an unreachable cluster: only the warm path may run.
+K8S_LAUNCHER = """run_launcher:
+  module: gwtm_assets.run_launcher_k8s
+  class: K8sWarmRunLauncher
+  config:
+    service_account_name: gwtm
+    instance_config_map: gwtm-dagster-instance
+    load_incluster_config: false
+    kubeconfig_file: {kubeconfig}
+    job_namespace: gwtm"""
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
