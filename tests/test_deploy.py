@@ -49,7 +49,8 @@ def test_production_instance_config_is_valid():
         assert result.success, (path, [e.message for e in result.errors])
     production = yaml.safe_load((REPO / "deploy" / "dagster.production.yaml").read_text())
     assert "postgres" in production["storage"] and production["telemetry"] == {"enabled": False}
-    assert production["run_retries"]["enabled"] and production["run_launcher"]["class"] == "LocalRunLauncher"
+    assert production["run_retries"]["enabled"] and production["run_launcher"]["class"] == "WarmRunLauncher"
+    assert production["instance_class"]["class"] == "EventTaggingInstance"
 
 
 def test_helm_values_are_generated_and_reference_the_secrets_users_have():

@@ -253,8 +253,13 @@ def expired_mock_alerts(
     return Output(gwtm_api.del_test_alerts(), metadata={"called": gwtm_api.posts_enabled})
 
 
-def product_asset(kind: str, check: AssetCheckSpec) -> Callable:
-    """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check."""
+def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callable:
+    """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check.
+
+    ``priority`` orders the products after the record (the in-process executor runs the ready step of highest
+    ``dagster/priority`` first): the contours, whose check integrates for 0.5-4 s after the product is written,
+    go last, so the other products do not wait for that check.
+    """
     return asset(
         partitions_def=gw_alert_partitions,
         group_name=GROUP,
@@ -262,6 +267,7 @@ def product_asset(kind: str, check: AssetCheckSpec) -> Callable:
         kinds={kind},
         retry_policy=TRANSIENT_RETRY,
         check_specs=[check],
+        op_tags={"dagster/priority": str(priority)},
     )
 
 
@@ -299,7 +305,7 @@ def alert_files(
     yield check_flat_maps({k: v for k, v in files.items() if k.endswith(".fits.gz") and not k.endswith("_moc.fits.gz")})
 
 
-@product_asset("geojson", CONTOURS_CHECK)
+@product_asset("geojson", CONTOURS_CHECK, priority=0)
 def contours(
     raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
