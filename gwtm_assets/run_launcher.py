@@ -3,7 +3,7 @@
 ``WarmRunLauncher`` hands each run to the warm run-worker pool
 (``gwtm_assets/run_workers.py``), which forks a worker that already has Dagster
 and the code location imported: an alert's run starts in tens of
-milliseconds instead of ~3 s. Runs tagged with one of ``cold_run_tags``
+milliseconds instead of ~2 s. Runs tagged with one of ``cold_run_tags``
 (backfills, by default) and every run while the pool cannot be reached are
 launched as before by the launcher it extends: ``LocalRunLauncher`` here,
 ``K8sRunLauncher`` on Kubernetes (``gwtm_assets/run_launcher_k8s.py``), so no
@@ -11,10 +11,9 @@ run is ever lost to a missing pool. Warm runs keep Dagster's run monitoring:
 their health is asked of the pool (is the worker pid alive?), and a worker
 that died is reported failed and retried like a lost run pod.
 
-A run launcher for single-host instances that can tell when a run's process has died.
-
-Dagster's ``DefaultRunLauncher`` starts each run in a process spawned by the
-code server but cannot report whether that process is still alive. If the
+``LocalRunLauncher``, the cold path on one host: Dagster's
+``DefaultRunLauncher`` starts each run in a process spawned by the code server
+but cannot report whether that process is still alive. If the
 daemon and code server are killed (OOM, node restart, ``kill -9``), their runs
 stay ``STARTED`` forever, and with the one-run-per-event queue limit the
 event's later notices wait behind them. This launcher answers Dagster's run
@@ -23,8 +22,7 @@ instance's run retries launch it again (the assets are idempotent).
 
 The worker's pid comes from the run's own "Started process for run" engine
 event. The check needs the daemon to see the code server's processes: the same
-host, or a shared PID namespace (``pid: service:...`` in docker compose). On
-Kubernetes use ``K8sRunLauncher``, which has its own health check.
+host, or a shared PID namespace (``pid: service:...`` in docker compose).
 """
 
 from __future__ import annotations

@@ -32,6 +32,16 @@ def run_of(daemon, partition_key: str):
     return runs[0] if runs else None
 
 
+def run_to_success(daemon, kafka, topic: str, notice: bytes, timeout_s: float = 240):
+    """Produce ``notice`` and return its partition's run once it succeeded."""
+    kafka.produce(topic, [notice])
+    key = parse_ligo_notice(notice).partition_key
+    wait_for(
+        lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, timeout_s, f"the run of {key}"
+    )
+    return run_of(daemon, key)
+
+
 def engine_messages(daemon, run_id: str) -> list[str]:
     records = daemon.instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
     return [r.event_log_entry.dagster_event.message or "" for r in records]
@@ -43,11 +53,7 @@ def test_runs_go_to_warm_workers_and_a_killed_worker_is_retried(stream, broker, 
     pool = RunWorkerPoolClient(default_address(str(daemon.home)))
     wait_for(lambda: _answers(pool), 120, "the run-worker pool")
 
-    first = sample("MS181101ab-preliminary").read_bytes()
-    broker.produce(ligo_topic, [first])
-    key = parse_ligo_notice(first).partition_key
-    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 180, "the first run")
-    run = run_of(daemon, key)
+    run = run_to_success(daemon, broker, ligo_topic, sample("MS181101ab-preliminary").read_bytes())
     assert run.tags[WORKER_TAG] == "warm"
     assert not pool.alive(int(run.tags[WORKER_PID_TAG]))  # the worker exited with its run
     assert any("Run handed to warm worker" in m for m in engine_messages(daemon, run.run_id))
@@ -88,11 +94,7 @@ def test_the_pool_health_check_says_when_nothing_answers():
 def test_without_the_pool_runs_start_in_a_new_process(stream, broker, api_server):  # noqa: F811
     daemon, ligo_topic, _ = stream
     daemon.start(run_workers=False)
-    notice = sample("MS181101ab-preliminary").read_bytes()
-    broker.produce(ligo_topic, [notice])
-    key = parse_ligo_notice(notice).partition_key
-    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 240, "the cold run")
-    run = run_of(daemon, key)
+    run = run_to_success(daemon, broker, ligo_topic, sample("MS181101ab-preliminary").read_bytes())
     assert WORKER_TAG not in run.tags
     assert any("Warm run workers unavailable" in m for m in engine_messages(daemon, run.run_id))
     assert len(api_server.state.posted("post_alert")) == 1
@@ -107,11 +109,7 @@ def test_the_kubernetes_launcher_uses_the_same_pool(stream, broker, api_server, 
     launcher = text[text.index("run_launcher:") : text.index("\n\n", text.index("run_launcher:"))]
     config.write_text(text.replace(launcher, K8S_LAUNCHER.format(kubeconfig=kubeconfig)))
     daemon.start()
-    notice = sample("MS181101ab-preliminary").read_bytes()
-    broker.produce(ligo_topic, [notice])
-    key = parse_ligo_notice(notice).partition_key
-    wait_for(lambda: (r := run_of(daemon, key)) and r.status == DagsterRunStatus.SUCCESS, 240, "the run")
-    run = run_of(daemon, key)
+    run = run_to_success(daemon, broker, ligo_topic, sample("MS181101ab-preliminary").read_bytes())
     assert run.tags[WORKER_TAG] == "warm"
     assert any(
         m.startswith("[K8sWarmRunLauncher] Run handed to warm worker") for m in engine_messages(daemon, run.run_id)

@@ -2,16 +2,15 @@
 
 import time
 
-from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, Config, MetadataValue, Output
 from pydantic import Field
 
 from ..notices.ligo import LigoNotice
-from ..partitions import gw_alert_partitions
 from ..resources.galaxy_catalog import GalaxyCatalogResource
 from ..resources.gwtm_api import GWTMApiResource
 from ..resources.storage import AlertLedger
 from ..science.galaxies import REFERENCE, rank_galaxies
-from .ligo import GROUP, TRANSIENT_RETRY, DecodedSkymap, PostedRecord, check_partition
+from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition
 
 
 class GalaxyListConfig(Config):
@@ -23,14 +22,7 @@ class GalaxyListConfig(Config):
     )
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="intermediate_io_manager",
-    kinds={"api"},
-    retry_policy=TRANSIENT_RETRY,
-    op_tags={"dagster/priority": "-1"},
-)
+@after_record_asset("api", io_manager_key="intermediate_io_manager")
 def galaxy_list(
     context: AssetExecutionContext,
     config: GalaxyListConfig,

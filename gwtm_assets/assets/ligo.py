@@ -271,6 +271,19 @@ def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callab
     )
 
 
+def after_record_asset(kind: str, io_manager_key: str = "product_io_manager") -> Callable:
+    """An asset of a ``gw_alerts`` partition that must never delay the record: it runs after the record and the
+    products (``dagster/priority`` -1), retried on transient failures."""
+    return asset(
+        partitions_def=gw_alert_partitions,
+        group_name=GROUP,
+        io_manager_key=io_manager_key,
+        kinds={kind},
+        retry_policy=TRANSIENT_RETRY,
+        op_tags={"dagster/priority": "-1"},
+    )
+
+
 def check_partition(notice: Any, context: AssetExecutionContext) -> None:
     """A notice landed under another partition's key is an error, not a silent mix-up."""
     if notice.partition_key != context.partition_key:

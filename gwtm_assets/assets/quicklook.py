@@ -4,13 +4,12 @@ import base64
 import json
 import time
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
 from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice
-from ..partitions import gw_alert_partitions
 from ..science.quicklook import skymap_png
-from .ligo import GROUP, TRANSIENT_RETRY, DecodedSkymap, PostedRecord, check_partition, product_key
+from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition, product_key
 
 #: Largest picture shown inline in the UI (base64 in the event log); bigger ones are linked by key only.
 INLINE_LIMIT_BYTES = 256 * 1024
@@ -24,15 +23,7 @@ def coverage_mocs(raw_alert: LigoNotice, visibility: ProductFiles) -> tuple[dict
     return (json.loads(gbm) if gbm else None), (json.loads(lat) if lat else None)
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="product_io_manager",
-    kinds={"png"},
-    retry_policy=TRANSIENT_RETRY,
-    # After api_record: a picture must never delay the record.
-    op_tags={"dagster/priority": "-1"},
-)
+@after_record_asset("png")
 def skymap_plot(
     context: AssetExecutionContext,
     raw_alert: LigoNotice,

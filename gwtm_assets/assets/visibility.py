@@ -11,11 +11,10 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
 from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice
-from ..partitions import gw_alert_partitions
 from ..resources.fermi import FermiEphemerisResource, fermi_met
 from ..science.moc import moc_area_deg2, moc_json
 from ..science.saa import gbm_saa_boundary
@@ -26,7 +25,7 @@ from ..science.visibility import (
     spacecraft_position_gcrs_km,
     subsatellite_point_deg,
 )
-from .ligo import GROUP, TRANSIENT_RETRY, check_partition
+from .ligo import after_record_asset, check_partition
 
 logger = logging.getLogger(__name__)
 
@@ -83,15 +82,7 @@ def lat_visibility(when: datetime, fermi: FermiEphemerisResource) -> tuple[dict 
     return moc_json(lat_fov_moc(pointing.ra_deg, pointing.dec_deg)), info | {"lat": "on"}
 
 
-@asset(
-    partitions_def=gw_alert_partitions,
-    group_name=GROUP,
-    io_manager_key="product_io_manager",
-    kinds={"json"},
-    retry_policy=TRANSIENT_RETRY,
-    # After api_record and the alert's own products: coverage must never delay the record.
-    op_tags={"dagster/priority": "-1"},
-)
+@after_record_asset("json")
 def visibility(
     context: AssetExecutionContext, raw_alert: LigoNotice, fermi_ephemeris: FermiEphemerisResource
 ) -> Output[ProductFiles]:
