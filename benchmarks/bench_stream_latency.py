@@ -149,9 +149,7 @@ def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_ro
             produced = time.time()
             broker.produce(TOPIC, [raw])
             record_at = wait_for(lambda k=key: materialized_at(daemon, "api_record", k), 300, f"api_record {key}")
-            done = [
-                wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS
-            ]
+            done = [wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS]
             wait_for(daemon.idle, 120, "the run to finish")
             to_record.append(record_at - produced)
             to_all.append(max(done) - produced)
@@ -174,6 +172,10 @@ def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, ev
         wait_for(lambda k=k: materialized_at(daemon, "api_record", k), 900, f"api_record {k}") - produced for k in keys
     ]
     wait_for(daemon.idle, 600, "the burst's runs to finish")
+    runs = [r for r in daemon.instance.get_run_records() if r.dagster_run.tags.get("dagster/partition") in set(keys)]
+    busy = sum(r.end_time - r.start_time for r in runs if r.start_time and r.end_time)
+    print(f"  burst: last run done {time.time() - produced:.0f} s after the produce; its {len(runs)} runs were busy "
+          f"{busy:.0f} s in all, i.e. >= {busy / 4:.0f} s at the queue's 4 concurrent runs (2 cores)")  # fmt: skip
     posted = [p.body for p in api.state.posted("post_alert")[already:]]
     expected = ["EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc"]
     by_event: dict[str, list[str]] = {}
@@ -182,7 +184,9 @@ def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, ev
     wrong = {event: types for event, types in by_event.items() if types != expected}
     if len(by_event) != events or wrong:
         raise SystemExit(f"burst: {len(by_event)} events posted, out of order or repeated: {wrong}")
-    print(f"  burst of {len(keys)} notices from {events} events: {len(posted)} records, each once, per-event order kept")
+    print(
+        f"  burst of {len(keys)} notices from {events} events: {len(posted)} records, each once, per-event order kept"
+    )
     return record_times
 
 
@@ -221,6 +225,8 @@ def measure(launcher: str, args: argparse.Namespace) -> dict[str, object]:
 
 def summary(launcher: str, result: dict) -> None:
     record, to_all = result["record"], result["all"]
+    if not record:  # --rounds 0: the burst only
+        record = to_all = [float("nan")]
     print(f"\n{launcher}: produce -> api_record ({len(record)} notices): p50 {statistics.median(record):.2f} s, "
           f"p95 {percentile(record, 0.95):.2f} s, max {max(record):.2f} s")  # fmt: skip
     print(f"{launcher}: produce -> all products:       p50 {statistics.median(to_all):.2f} s, "
@@ -230,6 +236,8 @@ def summary(launcher: str, result: dict) -> None:
         print(f"{launcher}: burst produce -> api_record ({len(b)} notices): p50 {statistics.median(b):.2f} s, "
               f"p95 {percentile(b, 0.95):.2f} s, max {max(b):.2f} s")  # fmt: skip
     labels = list(dict.fromkeys(label for steps in result["steps"] for label in steps))
+    if not labels:
+        return
     medians = {label: statistics.median(s[label] for s in result["steps"] if label in s) for label in labels}
     print(f"{launcher}: where the time to the record goes (median per step, event-log timestamps):")
     for label, seconds in medians.items():
@@ -246,7 +254,7 @@ def main() -> None:
     results = {launcher: measure(launcher, args) for launcher in args.launchers.split(",")}
     for launcher, result in results.items():
         summary(launcher, result)
-    if {"cold", "warm"} <= results.keys():
+    if {"cold", "warm"} <= results.keys() and args.rounds:
         ratio = statistics.median(results["cold"]["record"]) / statistics.median(results["warm"]["record"])
         print(f"\nwarm vs cold, produce -> record p50: {ratio:.1f}x faster")
 
