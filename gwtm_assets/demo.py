@@ -95,7 +95,10 @@ def _interrupt(*_: object) -> None:
 def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui: bool) -> int:
     """Start the API, the broker and ``dagster dev``; stop them in reverse order on Ctrl-C or SIGTERM alike,
     within about 10 s: Dagster (sensors, daemon, runs) before the broker its consumers use, then the API."""
+    # Both explicitly: a command started with SIGINT ignored (`cmd &` in a shell without job control, as
+    # CI runners and `nohup` scripts do) inherits that, and Python then installs no Ctrl-C handler.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     # A new in-memory broker restarts offsets at 0: an old instance's sensor cursors would skip every sample.
     fresh_directory(home)
     fresh_directory(storage_dir)
