@@ -140,7 +140,7 @@ def _dev_api(args: argparse.Namespace) -> int:
 
 def _run_workers(args: argparse.Namespace) -> int:
     from .logging_setup import configure_logging
-    from .run_workers import PoolUnavailable, RunWorkerPoolClient, serve
+    from .run_workers import DEFAULT_PRELOAD, PoolUnavailable, RunWorkerPoolClient, serve
 
     if args.check:
         try:
@@ -154,10 +154,7 @@ def _run_workers(args: argparse.Namespace) -> int:
         return 0
 
     configure_logging(GWTMSettings())
-    if args.preload:
-        serve(args.listen, args.preload)
-    else:
-        serve(args.listen)
+    serve(args.listen, args.preload or DEFAULT_PRELOAD)
     return 0
 
 

@@ -27,7 +27,7 @@ host, or a shared PID namespace (``pid: service:...`` in docker compose).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import DagsterEventType, DefaultRunLauncher, Field, Noneable, StringSource
@@ -38,6 +38,8 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 
 from .run_workers import PoolUnavailable, RunWorkerPoolClient, default_address, process_alive
 
+#: Runs with these tag keys go to the base launcher by default: backfills, heavy work.
+COLD_RUN_TAGS = ("dagster/backfill",)
 #: Tags of a run started by the pool: ``warm``, and the worker's pid.
 WORKER_TAG = "gwtm/run-worker"
 WORKER_PID_TAG = "gwtm/run-worker-pid"
@@ -84,7 +86,7 @@ WARM_CONFIG = {
     "cold_run_tags": Field(
         [str],
         is_required=False,
-        default_value=["dagster/backfill"],
+        default_value=list(COLD_RUN_TAGS),
         description="Runs with any of these tag keys are launched by the base launcher (heavy work).",
     ),
 }
@@ -93,9 +95,9 @@ WARM_CONFIG = {
 class WarmWorkers:
     """Mixin over a run launcher: warm workers from the pool first, the base launcher (``super()``) otherwise."""
 
-    def _configure_warm_workers(self, config: Mapping[str, Any]) -> None:
-        self._pool_address = config.get("address")
-        self.cold_run_tags = tuple(config.get("cold_run_tags", ("dagster/backfill",)))
+    def _configure_warm_workers(self, address: str | None, cold_run_tags: Sequence[str] | None) -> None:
+        self._pool_address = address
+        self.cold_run_tags = tuple(COLD_RUN_TAGS if cold_run_tags is None else cold_run_tags)
 
     @property
     def pool(self) -> RunWorkerPoolClient:
@@ -104,10 +106,10 @@ class WarmWorkers:
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        cold_tag = next((tag for tag in self.cold_run_tags if tag in run.tags), None)
-        if cold_tag is None:
+        if not any(tag in run.tags for tag in self.cold_run_tags):
+            pool = self.pool
             try:
-                pid = self.pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
+                pid = pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
             except PoolUnavailable as exc:
                 self._instance.report_engine_event(
                     f"Warm run workers unavailable ({exc}); launching the run in a new process instead",
@@ -117,9 +119,9 @@ class WarmWorkers:
             else:
                 self._instance.add_run_tags(run.run_id, {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)})
                 self._instance.report_engine_event(
-                    f"Run handed to warm worker pid {pid} ({self.pool.address})",
+                    f"Run handed to warm worker pid {pid} ({pool.address})",
                     run,
-                    EngineEventData({"pid": str(pid), "pool": self.pool.address}),
+                    EngineEventData({"pid": str(pid), "pool": pool.address}),
                     cls=self.__class__,
                 )
                 return
@@ -157,9 +159,14 @@ class WarmWorkers:
 class WarmRunLauncher(WarmWorkers, LocalRunLauncher):
     """Warm workers from the run-worker pool; ``LocalRunLauncher`` for backfills and while the pool is down."""
 
-    def __init__(self, inst_data: ConfigurableClassData | None = None, **config: Any) -> None:
+    def __init__(
+        self,
+        inst_data: ConfigurableClassData | None = None,
+        address: str | None = None,
+        cold_run_tags: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(inst_data=inst_data)
-        self._configure_warm_workers(config)
+        self._configure_warm_workers(address, cold_run_tags)
 
     @classmethod
     def config_type(cls) -> dict:

@@ -12,7 +12,7 @@ values' ``CustomRunLauncher``: K8sRunLauncher's options plus ``address`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster._serdes import ConfigurableClassData
@@ -28,13 +28,11 @@ class K8sWarmRunLauncher(WarmWorkers, K8sRunLauncher):
         self,
         inst_data: ConfigurableClassData | None = None,
         address: str | None = None,
-        cold_run_tags: list[str] | None = None,
+        cold_run_tags: Sequence[str] | None = None,
         **k8s_config: Any,
     ) -> None:
         super().__init__(inst_data=inst_data, **k8s_config)
-        self._configure_warm_workers(
-            {"address": address, "cold_run_tags": cold_run_tags if cold_run_tags is not None else ["dagster/backfill"]}
-        )
+        self._configure_warm_workers(address, cold_run_tags)
 
     @classmethod
     def config_type(cls) -> dict:

@@ -1,8 +1,8 @@
 """Warm run workers: a pool process that has Dagster and the code location imported and forks one worker per run.
 
 A cold run worker (``DefaultRunLauncher``, or a Kubernetes run pod) spends
-about 3 s importing Dagster and loading the code location before the first
-asset runs; for an alert that is most of the time to its GWTM record. This
+1-3 s importing Dagster and loading the code location before the first asset
+runs; for an alert that is most of the time to its GWTM record. This
 pool does that work once: it imports the code location (and the libraries
 the assets use), builds the repository, then serves launch requests. Each
 run still gets a process of its own, forked from the warm pool, and runs
@@ -42,7 +42,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-#: Default address (also the launcher's): ``RUN_WORKERS_ADDRESS``, else a socket in ``$DAGSTER_HOME``.
+#: The pool's address for both the pool and the launcher (see ``default_address``).
 ADDRESS_ENV = "RUN_WORKERS_ADDRESS"
 #: The code location, what its assets import lazily (each 0.2-2 s cold) and Dagster's run storage (0.5 s):
 #: imported once, shared by every fork. A module's ``warm_up()``, if it has one, is called after the import.
@@ -85,14 +85,21 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def _socket_for(address: str) -> tuple[socket.socket, str | tuple[str, int]]:
+def _target(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
+    """The socket family and the ``bind``/``connect`` target of ``unix:/path``, ``unix:@name`` or ``host:port``."""
     if address.startswith("unix:"):
         path = address.removeprefix("unix:")
-        return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), "\0" + path[1:] if path.startswith("@") else path
+        return socket.AF_UNIX, "\0" + path[1:] if path.startswith("@") else path
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"run-worker pool address {address!r}: expected unix:/path or host:port")
-    return socket.socket(socket.AF_INET, socket.SOCK_STREAM), (host, int(port))
+        raise ValueError(f"run-worker pool address {address!r}: expected unix:/path, unix:@name or host:port")
+    return socket.AF_INET, (host, int(port))
+
+
+def _socket_file(address: str) -> Path | None:
+    """The file of a filesystem Unix socket (``unix:/path``); None for abstract and TCP addresses."""
+    family, target = _target(address)
+    return Path(target) if family == socket.AF_UNIX and not target.startswith("\0") else None
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,8 @@ class RunWorkerPoolClient:
 
     def request(self, message: Mapping[str, object]) -> dict:
         try:
-            sock, target = _socket_for(self.address)
-            with sock:
+            family, target = _target(self.address)
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout_s)
                 sock.connect(target)
                 sock.sendall(json.dumps(message).encode() + b"\n")
@@ -201,12 +208,11 @@ class RunWorkerPool:
 
     @staticmethod
     def _bind(address: str) -> socketserver.BaseServer:
-        if address.startswith("unix:"):
-            _, path = _socket_for(address)
-            if not path.startswith("\0"):
-                Path(path).unlink(missing_ok=True)
-            return socketserver.UnixStreamServer(path, _Handler)
-        _, target = _socket_for(address)
+        family, target = _target(address)
+        if family == socket.AF_UNIX:
+            if file := _socket_file(address):
+                file.unlink(missing_ok=True)
+            return socketserver.UnixStreamServer(target, _Handler)
         server_class = type("Server", (socketserver.TCPServer,), {"allow_reuse_address": True})
         return server_class(target, _Handler)
 
@@ -272,8 +278,8 @@ class RunWorkerPool:
             logger.info("run-worker pool stopping; %d worker(s) still running finish on their own", len(self.workers))
         finally:
             self.server.server_close()
-            if self.address.startswith("unix:") and not self.address.startswith("unix:@"):
-                Path(self.address.removeprefix("unix:")).unlink(missing_ok=True)
+            if file := _socket_file(self.address):
+                file.unlink(missing_ok=True)
 
 
 def serve(address: str, modules: Iterable[str] = DEFAULT_PRELOAD) -> None:

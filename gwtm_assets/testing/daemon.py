@@ -27,6 +27,24 @@ def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, inter
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def _signal_group(pid: int, signum: int) -> bool:
+    """Signal the process group led by ``pid``; False if it is gone."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _waited(process: subprocess.Popen, timeout_s: float) -> bool:
+    """Whether ``process`` exited within ``timeout_s``."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 class DagsterDaemon:
     """``dagster-daemon run -w workspace.yaml`` in its own process group, with ``env`` on top of ours."""
 
@@ -63,21 +81,15 @@ class DagsterDaemon:
         self._stop_pool(grace_s=0)
 
     def _stop_pool(self, grace_s: float = 3) -> None:
-        """SIGTERM the pool's group (pool and workers), SIGKILL after ``grace_s``."""
+        """SIGTERM the pool's group (pool and workers) and wait ``grace_s``; then SIGKILL (at once if 0)."""
         if self.pool is None:
             return
-        for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10)):
-            if signum == signal.SIGTERM and not grace_s:
-                continue
-            try:
-                os.killpg(self.pool.pid, signum)
-            except ProcessLookupError:
-                pass
-            try:
-                self.pool.wait(timeout=wait_s)
+        if grace_s:
+            _signal_group(self.pool.pid, signal.SIGTERM)
+            if _waited(self.pool, grace_s):
                 return
-            except subprocess.TimeoutExpired:
-                pass
+        _signal_group(self.pool.pid, signal.SIGKILL)
+        _waited(self.pool, 10)
 
     def terminate(self, timeout_s: float = 60) -> int:
         """SIGTERM the daemon (as Kubernetes does) and return its exit code."""
@@ -90,30 +102,16 @@ class DagsterDaemon:
     def stop_all(self, grace_s: float = 6) -> None:
         """SIGTERM the whole process group (dagster dev, its webserver, daemon, code server, run workers) and the
         run-worker pool's, then SIGKILL what is left after ``grace_s``. Never raises."""
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        if not _signal_group(self.process.pid, signal.SIGTERM):
             return
         if self.pool is not None:  # at the same time: the pool's workers stop with their runs' daemon
-            try:
-                os.killpg(self.pool.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
+            _signal_group(self.pool.pid, signal.SIGTERM)
+        _waited(self.process, grace_s)
         self.stop_group()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        _waited(self.process, 5)
 
     def stop_group(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _signal_group(self.process.pid, signal.SIGKILL)
         self._stop_pool()
 
     def log(self) -> str:
