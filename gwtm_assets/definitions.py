@@ -78,7 +78,7 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
             azure_resource(settings)  # only to check it names an account and key
             return AzureProductStorage(**common, connection_string=secret(settings, "azure_storage_connection_string"))
         return AzureProductStorage(**common, azure=azure_resource(settings))
-    from .resources.swift import SwiftProductStorage, SwiftResource
+    from .resources.swift import SwiftProductStorage, SwiftResource, swift_auth
 
     if not settings.os_auth_url:
         raise ConfigurationError(
@@ -91,7 +91,8 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
             "STORAGE_BUCKET_SOURCE=swift needs OS_USERNAME and OS_PASSWORD, "
             "or OS_APPLICATION_CREDENTIAL_ID and OS_APPLICATION_CREDENTIAL_SECRET"
         )
-    if "/auth/v1" not in settings.os_auth_url and settings.os_username and not settings.os_project_name:
+    auth = swift_auth(settings.os_auth_url, settings.os_username, "", settings.os_application_credential_id)
+    if auth.method == "password" and not settings.os_project_name:
         raise ConfigurationError("STORAGE_BUCKET_SOURCE=swift with Keystone v3 user credentials needs OS_PROJECT_NAME")
     swift = SwiftResource(
         auth_url=settings.os_auth_url,
@@ -103,6 +104,7 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
         application_credential_id=settings.os_application_credential_id,
         application_credential_secret=secret(settings, "os_application_credential_secret"),
         region_name=settings.os_region_name,
+        storage_url=settings.os_storage_url,
     )
     return SwiftProductStorage(**common, container=settings.os_container_name, swift=swift)
 

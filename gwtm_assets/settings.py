@@ -63,8 +63,14 @@ class GWTMSettings(BaseSettings):
         repr=False,
     )
     os_auth_url: str = Field("", description="OpenStack auth endpoint: Keystone v3 (`.../v3`) or v1 (`.../auth/v1.0`).")
-    os_username: str = Field("", description="OpenStack user (v3) or `account:user` (v1).")
-    os_password: str = Field("", description="OpenStack password (v3) or key (v1).", repr=False)
+    os_username: str = Field(
+        "",
+        description="OpenStack user (v3) or `account:user` (v1). 32 hex digits (a Keystone id): an application "
+        "credential id, as the deployed chart passes it, with `OS_PASSWORD` its secret.",
+    )
+    os_password: str = Field(
+        "", description="OpenStack password (v3), key (v1), or the application credential's secret.", repr=False
+    )
     os_project_name: str = Field("", description="OpenStack project (tenant).")
     os_user_domain_name: str = Field("Default", description="Keystone user domain.")
     os_project_domain_name: str = Field("Default", description="Keystone project domain.")
@@ -73,6 +79,11 @@ class GWTMSettings(BaseSettings):
     )
     os_application_credential_secret: str = Field("", description="Keystone application credential secret.", repr=False)
     os_region_name: str = Field("", description="OpenStack region of the object store endpoint.")
+    os_storage_url: str = Field(
+        "",
+        description="Swift object-storage URL (e.g. `https://host:8001/swift/v1`), used instead of the endpoint in "
+        "Keystone's service catalog.",
+    )
     os_container_name: str = Field("gwtreasuremap", description="Swift container.")
 
     # Behaviour

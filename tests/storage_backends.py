@@ -15,7 +15,13 @@ from gwtm_assets.io.object_store import ObjectStore
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
 
-BACKENDS = ["local", "s3-moto", "s3-swift", "abfs-azurite", "swift"]
+from .keystone_swift import PASSWORD, PROJECT, USER, KeystoneSwiftServer
+
+#: ``swift`` is v1 (tempauth); the ``swift-keystone-*`` backends are Swift behind a real Keystone v3:
+#: user and password, the standard application-credential variables, and the deployed chart's convention
+#: (a 32-hex ``OS_USERNAME`` + ``OS_PASSWORD``, ``OS_STORAGE_URL`` set to a proxy that is in no catalog).
+KEYSTONE_BACKENDS = ["swift-keystone-password", "swift-keystone-appcred", "swift-keystone-deployed"]
+BACKENDS = ["local", "s3-moto", "s3-swift", "abfs-azurite", "swift", *KEYSTONE_BACKENDS]
 
 
 def unique_name() -> str:
@@ -52,6 +58,7 @@ class Servers:
         self._moto: MotoS3Server | None = None
         self._azurite: AzuriteServer | None = None
         self._swift: SwiftServer | None = None
+        self._keystone_swift: KeystoneSwiftServer | None = None
 
     @property
     def moto(self) -> MotoS3Server:
@@ -68,8 +75,13 @@ class Servers:
         self._swift = self._swift or SwiftServer()
         return self._swift
 
+    @property
+    def keystone_swift(self) -> KeystoneSwiftServer:
+        self._keystone_swift = self._keystone_swift or KeystoneSwiftServer()
+        return self._keystone_swift
+
     def stop(self) -> None:
-        for server in (self._moto, self._azurite, self._swift):
+        for server in (self._moto, self._azurite, self._swift, self._keystone_swift):
             if server is not None:
                 server.stop()
 
@@ -135,4 +147,25 @@ class Servers:
             wrong = settings.model_copy(update={"os_password": "not-the-key"})
             return Backend(name, settings, prefix, stop_service=lambda: swift.stop_process("proxy"), start_service=swift.start_proxy,
                            wrong_credentials=wrong)  # fmt: skip
+        if name in KEYSTONE_BACKENDS:
+            return self._keystone_backend(name, base)
         raise ValueError(name)
+
+    def _keystone_backend(self, name: str, base: dict[str, object]) -> Backend:
+        ks = self.keystone_swift
+        common = {"storage_bucket_source": "swift", "os_auth_url": ks.auth_url, "os_container_name": unique_name(), **base}
+        if name == "swift-keystone-password":
+            credentials = {"os_username": USER, "os_password": PASSWORD, "os_project_name": PROJECT}
+            wrong, proxy = {"os_password": "not-the-key"}, "catalog"
+        elif name == "swift-keystone-appcred":
+            credentials = {"os_application_credential_id": ks.application_credential_id,
+                           "os_application_credential_secret": ks.application_credential_secret}  # fmt: skip
+            wrong, proxy = {"os_application_credential_secret": "not-the-key"}, "catalog"
+        else:
+            # As TheTreasureMap/gwtm's gwtm-helm passes them (gwtm.listenerEnv, storage.type swift).
+            credentials = {"os_username": ks.application_credential_id, "os_password": ks.application_credential_secret,
+                           "os_project_name": PROJECT, "os_storage_url": ks.storage_url("direct")}  # fmt: skip
+            wrong, proxy = {"os_password": "not-the-key"}, "direct"
+        settings = GWTMSettings(**common, **credentials)
+        return Backend(name, settings, f"test/{uuid.uuid4().hex[:8]}/", stop_service=lambda: ks.stop_process(f"proxy-{proxy}"),
+                       start_service=lambda: ks.start_proxy(proxy), wrong_credentials=settings.model_copy(update=wrong))  # fmt: skip

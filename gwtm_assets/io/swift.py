@@ -3,6 +3,8 @@
 An object PUT is atomic in Swift. Authentication is Keystone v3 (user and
 project, or application credentials) or v1 (``.../auth/v1.0``), through
 python-swiftclient, which also retries transient failures with backoff.
+Keystone's own errors reach us unwrapped by swiftclient; both are told apart
+here, and every message names the variables to check, never their values.
 """
 
 from __future__ import annotations
@@ -25,16 +27,21 @@ class SwiftObjectStore:
     #: Objects per listing request (the services' maxima: S3 1,000, Azure 5,000, Swift 10,000).
     page_size = 1000
 
-    def __init__(self, connection: Any, container: str):
+    def __init__(
+        self, connection: Any, container: str, credential_variables: str = "OS_AUTH_URL/OS_USERNAME/OS_PASSWORD"
+    ):
         self.connection = connection
         self.container = container
+        self.credential_variables = credential_variables
 
     def _error(self, action: str, key: str, exc: Exception) -> StorageError:
         status = getattr(exc, "http_status", None)
         where = f"swift://{self.container}/{key}"
+        if _is_keystone_error(exc):
+            return self._keystone_error(action, where, exc, status)
         if status == 401 or "Unauthorized" in str(exc) or "authenticat" in str(exc).lower():
             return StorageError(
-                f"swift: authentication failed to {action} {where}: check OS_AUTH_URL/OS_USERNAME/OS_PASSWORD (or the application credential)"
+                f"swift: authentication failed to {action} {where}: check {self.credential_variables}"
             )
         if status == 403:
             return StorageError(f"swift: not allowed to {action} {where} (403)")
@@ -51,6 +58,24 @@ class SwiftObjectStore:
         except Exception as exc:  # swiftclient raises requests/keystone errors of many kinds
             raise self._error(action, key, exc) from exc
 
+    def _keystone_error(self, action: str, where: str, exc: Exception, status: int | None) -> StorageError:
+        from keystoneauth1 import exceptions
+
+        check = f"check {self.credential_variables}"
+        if isinstance(exc, exceptions.Unauthorized):
+            return StorageError(f"swift: Keystone refused the credentials (401) to {action} {where}: {check}")
+        if isinstance(exc, exceptions.NotFound):
+            # Keystone answers 404 for an application credential id it does not know.
+            return StorageError(f"swift: Keystone does not know the credential (404) to {action} {where}: {check}")
+        if isinstance(exc, exceptions.EndpointNotFound | exceptions.EmptyCatalog):
+            return StorageError(
+                f"swift: the token's catalog has no object-store endpoint to {action} {where}: set OS_STORAGE_URL "
+                "(or OS_REGION_NAME)"
+            )
+        if isinstance(exc, exceptions.ConnectionError):
+            return StorageError(f"swift: cannot reach Keystone at OS_AUTH_URL to {action} {where}: {type(exc).__name__}")
+        return StorageError(f"swift: Keystone failed to {action} {where}: {type(exc).__name__} {status or ''}".rstrip())
+
     def ensure_container(self) -> None:
         self._call("create container", "", "put_container", self.container)
 
@@ -62,13 +87,7 @@ class SwiftObjectStore:
         return body
 
     def exists(self, key: str) -> bool:
-        try:
-            self.connection.head_object(self.container, key)
-            return True
-        except ClientException as exc:
-            if exc.http_status == 404:
-                return False
-            raise self._error("check", key, exc) from exc
+        return self._head(key) is not None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # full_listing pages through the 10,000-object listing limit.
@@ -90,6 +109,8 @@ class SwiftObjectStore:
         except ClientException as exc:
             if exc.http_status != 404:
                 raise self._error("delete", key, exc) from exc
+        except Exception as exc:
+            raise self._error("delete", key, exc) from exc
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         _, body = self._call("read", key, "get_object", self.container, key, resp_chunk_size=CHUNK_BYTES)
@@ -105,9 +126,21 @@ class SwiftObjectStore:
         self._call("write", key, "put_object", self.container, key, contents=iter(chunks), etag=md5)
 
     def md5(self, key: str) -> str | None:
+        headers = self._head(key)
+        return None if headers is None else headers.get("etag")
+
+    def _head(self, key: str) -> dict[str, str] | None:
+        """The object's headers, or None when it does not exist."""
         try:
-            return self.connection.head_object(self.container, key).get("etag")
+            return self.connection.head_object(self.container, key)
         except ClientException as exc:
             if exc.http_status == 404:
                 return None
             raise self._error("check", key, exc) from exc
+        except Exception as exc:
+            raise self._error("check", key, exc) from exc
+
+
+def _is_keystone_error(exc: Exception) -> bool:
+    """Errors of keystoneauth (token requests), which swiftclient passes through unwrapped."""
+    return type(exc).__module__.startswith("keystoneauth1.")

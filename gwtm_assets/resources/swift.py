@@ -1,6 +1,10 @@
 """Product storage in OpenStack Swift through a resource of ours on python-swiftclient."""
 
-from typing import Any
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -8,9 +12,63 @@ from pydantic import Field
 from ..io.object_store import ObjectStore
 from .storage import ProductStorage
 
+#: Keystone ids are 32 lowercase hex digits. The deployed chart (TheTreasureMap/gwtm ``gwtm-helm``), the GWTM
+#: server (``server/utils/gwtm_io.py``) and the earlier listener all read an ``OS_USERNAME`` of this shape as an
+#: application credential id and ``OS_PASSWORD`` as its secret.
+APPLICATION_CREDENTIAL_ID = re.compile(r"[0-9a-f]{32}")
+
+AuthMethod = Literal["v1", "password", "application_credential"]
+
+
+@dataclass(frozen=True)
+class SwiftAuth:
+    """How to authenticate, and the variables an operator must check when Keystone says no."""
+
+    method: AuthMethod
+    variables: str
+    user: str = ""
+    secret: str = ""
+
+
+def swift_auth(
+    auth_url: str,
+    username: str,
+    password: str,
+    application_credential_id: str = "",
+    application_credential_secret: str = "",
+) -> SwiftAuth:
+    """The rule that picks the authentication: v1 tempauth by its URL; Keystone v3 application credential by the
+    standard variables, or by a 32-hex ``OS_USERNAME`` (the deployed convention); else v3 user and password."""
+    if "/auth/v1" in auth_url:
+        return SwiftAuth("v1", "OS_AUTH_URL/OS_USERNAME/OS_PASSWORD (v1 auth)", username, password)
+    if application_credential_id:
+        return SwiftAuth(
+            "application_credential",
+            "OS_AUTH_URL/OS_APPLICATION_CREDENTIAL_ID/OS_APPLICATION_CREDENTIAL_SECRET",
+            application_credential_id,
+            application_credential_secret,
+        )
+    if APPLICATION_CREDENTIAL_ID.fullmatch(username):
+        return SwiftAuth(
+            "application_credential",
+            "OS_AUTH_URL/OS_USERNAME/OS_PASSWORD (OS_USERNAME is 32 hex: an application credential id and its secret)",
+            username,
+            password,
+        )
+    return SwiftAuth(
+        "password",
+        "OS_AUTH_URL/OS_USERNAME/OS_PASSWORD/OS_PROJECT_NAME/OS_USER_DOMAIN_NAME/OS_PROJECT_DOMAIN_NAME",
+        username,
+        password,
+    )
+
 
 class SwiftResource(ConfigurableResource):
-    """An OpenStack Swift connection (python-swiftclient): Keystone v3 or v1 auth, timeouts and retries."""
+    """An OpenStack Swift connection (python-swiftclient): Keystone v3 or v1 auth, timeouts and retries.
+
+    Keystone v3 goes through one keystoneauth session per connection: one token
+    request, reused until it expires, however many objects are written.
+    """
 
     auth_url: str = Field(description="Keystone v3 (`.../v3`) or v1 (`.../auth/v1.0`) endpoint")
     username: str = ""
@@ -21,40 +79,55 @@ class SwiftResource(ConfigurableResource):
     application_credential_id: str = ""
     application_credential_secret: str = Field("", repr=False)
     region_name: str = ""
+    storage_url: str = Field("", description="Object-storage URL (OS_STORAGE_URL) instead of the service catalog's")
     timeout_s: float = 60.0
     retries: int = Field(3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
 
-    @property
-    def auth_version(self) -> str:
-        return "1" if "/auth/v1" in self.auth_url else "3"
+    def auth(self) -> SwiftAuth:
+        return swift_auth(
+            self.auth_url,
+            self.username,
+            self.password,
+            self.application_credential_id,
+            self.application_credential_secret,
+        )
 
     def get_connection(self) -> Any:
         import swiftclient
 
-        common = {
-            "authurl": self.auth_url,
+        auth = self.auth()
+        common: dict[str, Any] = {
             "retries": self.retries,
             "timeout": self.timeout_s,
             "starting_backoff": 1,
             "max_backoff": 16,
         }
-        if self.auth_version == "1":
-            return swiftclient.Connection(user=self.username, key=self.password, auth_version="1", **common)
-        options: dict[str, str] = {"region_name": self.region_name} if self.region_name else {}
-        if self.application_credential_id:
-            options |= {
-                "auth_type": "v3applicationcredential",
-                "application_credential_id": self.application_credential_id,
-                "application_credential_secret": self.application_credential_secret,
-            }
-            return swiftclient.Connection(auth_version="3", os_options=options, **common)
-        options |= {
-            "project_name": self.project_name,
-            "user_domain_name": self.user_domain_name,
-            "project_domain_name": self.project_domain_name,
-        }
+        if auth.method == "v1":
+            return swiftclient.Connection(
+                authurl=self.auth_url, user=auth.user, key=auth.secret, auth_version="1", **common
+            )
+        from keystoneauth1 import session
+        from keystoneauth1.identity import v3
+
+        if auth.method == "application_credential":
+            plugin: Any = v3.ApplicationCredential(
+                auth_url=self.auth_url, application_credential_id=auth.user, application_credential_secret=auth.secret
+            )
+        else:
+            plugin = v3.Password(
+                auth_url=self.auth_url,
+                username=auth.user,
+                password=auth.secret,
+                project_name=self.project_name,
+                user_domain_name=self.user_domain_name,
+                project_domain_name=self.project_domain_name,
+            )
+        options = {"region_name": self.region_name} if self.region_name else {}
+        if self.storage_url:
+            # swiftclient then sends every request there, whatever the token's catalog says.
+            options["object_storage_url"] = self.storage_url.rstrip("/")
         return swiftclient.Connection(
-            user=self.username, key=self.password, auth_version="3", os_options=options, **common
+            session=session.Session(auth=plugin, timeout=self.timeout_s), os_options=options, **common
         )
 
 
@@ -67,7 +140,7 @@ class SwiftProductStorage(ProductStorage):
     def cloud_store(self) -> ObjectStore:
         from ..io.swift import SwiftObjectStore
 
-        store = SwiftObjectStore(self.swift.get_connection(), self.container)
+        store = SwiftObjectStore(self.swift.get_connection(), self.container, self.swift.auth().variables)
         store.ensure_container()
         return store
 
