@@ -96,12 +96,13 @@ def build_storage(settings: GWTMSettings) -> ProductStorage:
         raise ConfigurationError("STORAGE_BUCKET_SOURCE=swift with Keystone v3 user credentials needs OS_PROJECT_NAME")
     swift = SwiftResource(
         auth_url=settings.os_auth_url,
-        username=settings.os_username,
+        # The deployed chart keeps OS_USERNAME in its secret (an application credential id): an EnvVar too.
+        username=secret(settings, "os_username"),
         password=secret(settings, "os_password"),
         project_name=settings.os_project_name,
         user_domain_name=settings.os_user_domain_name,
         project_domain_name=settings.os_project_domain_name,
-        application_credential_id=settings.os_application_credential_id,
+        application_credential_id=secret(settings, "os_application_credential_id"),
         application_credential_secret=secret(settings, "os_application_credential_secret"),
         region_name=settings.os_region_name,
         storage_url=settings.os_storage_url,

@@ -14,6 +14,8 @@ from gwtm_assets.io.object_store import StorageError
 from gwtm_assets.migrate import migrate
 from gwtm_assets.testing.daemon import REPO
 
+from .storage_backends import KEYSTONE_BACKENDS
+
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -42,10 +44,11 @@ def checksums(store, prefix: str) -> dict[str, str]:
     return {o.key: store.md5(o.key) for o in store.list(prefix)}
 
 
-@pytest.fixture
-def s3_to_swift(servers, tmp_path):
+@pytest.fixture(params=["swift", *KEYSTONE_BACKENDS])
+def s3_to_swift(servers, tmp_path, request):
+    """To Swift with v1 auth, and behind Keystone v3 with each way production passes credentials."""
     source = servers.backend("s3-moto", tmp_path)
-    dest = servers.backend("swift", tmp_path)
+    dest = servers.backend(request.param, tmp_path)
     return source, dest, settings_env(source.settings, dest.settings)
 
 

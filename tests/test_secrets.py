@@ -34,7 +34,7 @@ CONNECTION_STRING = (
 )
 
 
-@pytest.mark.parametrize("backend", ["s3", "abfs", "abfs-connection-string", "swift", "swift-appcred"])
+@pytest.mark.parametrize("backend", ["s3", "abfs", "abfs-connection-string", "swift", "swift-appcred", "swift-deployed"])
 def test_every_backends_secrets_are_env_vars(backend, monkeypatch, tmp_path):
     env = {"API_TOKEN": SECRETS["API_TOKEN"], "KAFKA_CLIENT_SECRET": SECRETS["KAFKA_CLIENT_SECRET"]}
     if backend == "s3":
@@ -49,6 +49,11 @@ def test_every_backends_secrets_are_env_vars(backend, monkeypatch, tmp_path):
             "OS_USERNAME": "u",
             "OS_PASSWORD": SECRETS["OS_PASSWORD"],
         }
+    elif backend == "swift-deployed":
+        # gwtm-helm's listenerEnv: the application credential in OS_USERNAME/OS_PASSWORD, from its secret.
+        env |= {"OS_AUTH_URL": "http://127.0.0.1:1/v3", "OS_STORAGE_URL": "http://127.0.0.1:1/swift/v1",
+                "OS_USERNAME": "0123456789abcdef0123456789abcdef", "OS_PASSWORD": SECRETS["OS_PASSWORD"],
+                "OS_PROJECT_NAME": "PHY250291"}  # fmt: skip
     else:
         env |= {"OS_AUTH_URL": "http://127.0.0.1:1/v3", "OS_APPLICATION_CREDENTIAL_ID": "i",
                 "OS_APPLICATION_CREDENTIAL_SECRET": SECRETS["OS_APPLICATION_CREDENTIAL_SECRET"]}  # fmt: skip
@@ -64,8 +69,11 @@ def test_every_backends_secrets_are_env_vars(backend, monkeypatch, tmp_path):
         "abfs-connection-string": lambda: storage.connection_string,
         "swift": lambda: storage.swift.password,
         "swift-appcred": lambda: storage.swift.application_credential_secret,
+        "swift-deployed": lambda: storage.swift.username,
     }[backend]()
     assert isinstance(held, EnvVar), held
+    if backend == "swift-deployed":
+        assert isinstance(storage.swift.password, EnvVar)
     assert isinstance(resources["gwtm_api"].api_token, EnvVar)
     assert isinstance(resources["kafka"].client_secret, EnvVar)
 

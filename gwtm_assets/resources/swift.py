@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +20,12 @@ from .storage import ProductStorage
 APPLICATION_CREDENTIAL_ID = re.compile(r"[0-9a-f]{32}")
 
 AuthMethod = Literal["v1", "password", "application_credential"]
+
+#: keystoneauth sessions by process and credentials. Dagster initializes a nested resource once for every
+#: resource holding it (the storage sits in three IO managers and the ledger), and each copy would otherwise ask
+#: Keystone for a token of its own: four per run. A session renews its token itself when it expires; the pid keeps
+#: a forked run worker off its parent's pooled connections.
+_KEYSTONE_SESSIONS: dict[tuple[object, ...], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,9 @@ def swift_auth(
 class SwiftResource(ConfigurableResource):
     """An OpenStack Swift connection (python-swiftclient): Keystone v3 or v1 auth, timeouts and retries.
 
-    Keystone v3 goes through one keystoneauth session per connection: one token
-    request, reused until it expires, however many objects are written.
+    Keystone v3 goes through one keystoneauth session per process and
+    credentials: one token request, reused until it expires, however many
+    objects, runs or sensor ticks use it.
     """
 
     auth_url: str = Field(description="Keystone v3 (`.../v3`) or v1 (`.../auth/v1.0`) endpoint")
@@ -106,6 +115,22 @@ class SwiftResource(ConfigurableResource):
             return swiftclient.Connection(
                 authurl=self.auth_url, user=auth.user, key=auth.secret, auth_version="1", **common
             )
+        options = {"region_name": self.region_name} if self.region_name else {}
+        if self.storage_url:
+            # swiftclient then sends every request there, whatever the token's catalog says.
+            options["object_storage_url"] = self.storage_url.rstrip("/")
+        return swiftclient.Connection(session=self._keystone_session(auth), os_options=options, **common)
+
+    def _keystone_session(self, auth: SwiftAuth) -> Any:
+        key = (
+            os.getpid(), self.auth_url, auth.method, auth.user, hashlib.sha256(auth.secret.encode()).hexdigest(),
+            self.project_name, self.user_domain_name, self.project_domain_name, self.timeout_s,
+        )  # fmt: skip
+        if key not in _KEYSTONE_SESSIONS:
+            _KEYSTONE_SESSIONS[key] = self._new_keystone_session(auth)
+        return _KEYSTONE_SESSIONS[key]
+
+    def _new_keystone_session(self, auth: SwiftAuth) -> Any:
         from keystoneauth1 import session
         from keystoneauth1.identity import v3
 
@@ -122,13 +147,7 @@ class SwiftResource(ConfigurableResource):
                 user_domain_name=self.user_domain_name,
                 project_domain_name=self.project_domain_name,
             )
-        options = {"region_name": self.region_name} if self.region_name else {}
-        if self.storage_url:
-            # swiftclient then sends every request there, whatever the token's catalog says.
-            options["object_storage_url"] = self.storage_url.rstrip("/")
-        return swiftclient.Connection(
-            session=session.Session(auth=plugin, timeout=self.timeout_s), os_options=options, **common
-        )
+        return session.Session(auth=plugin, timeout=self.timeout_s)
 
 
 class SwiftProductStorage(ProductStorage):
