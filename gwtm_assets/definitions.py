@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
-from gwtm_sensors.kafka import KafkaConsumerResource
+from gwtm_sensors.kafka import KafkaConsumerResource, KafkaOptionsError, check_consumer_options
 from gwtm_sensors.recovery import build_recovery_sensor
 from gwtm_sensors.sensors import build_sensors
 
@@ -150,6 +150,15 @@ def galaxy_catalog_resource(settings: GWTMSettings) -> GalaxyCatalogResource:
     return GalaxyCatalogResource(config_path=settings.path_to_galaxy_catalog_config)
 
 
+def kafka_options(settings: GWTMSettings) -> str:
+    """``KAFKA_CONSUMER_OPTIONS``, checked now so a bad value stops the code location with one line."""
+    try:
+        check_consumer_options(settings.kafka_consumer_options)
+    except KafkaOptionsError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return settings.kafka_consumer_options
+
+
 def build_resources(settings: GWTMSettings) -> dict[str, object]:
     """Resources for ``settings``: the one place environment reaches the graph."""
     storage = build_storage(settings)
@@ -181,6 +190,7 @@ def build_resources(settings: GWTMSettings) -> dict[str, object]:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.kafka_group_id,
             offset_reset=settings.kafka_offset_reset,
+            extra_options_json=kafka_options(settings),
         ),
     }
 

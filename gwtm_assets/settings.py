@@ -32,6 +32,12 @@ class GWTMSettings(BaseSettings):
     kafka_offset_reset: Literal["latest", "earliest"] = Field(
         "latest", description="Where a new group starts: `latest`, or `earliest` to replay the broker's buffer."
     )
+    kafka_consumer_options: str = Field(
+        "",
+        description='Extra librdkafka consumer options as a JSON object, e.g. `{"socket.timeout.ms": 30000}`; '
+        "default `broker.address.family=v4` (GCN over IPv6 fails on some clusters). Options that would break "
+        "exactly-once (`enable.auto.commit`, ...) are refused when the code location loads.",
+    )
     kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
     kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 

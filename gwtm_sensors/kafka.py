@@ -1,5 +1,6 @@
 """Kafka consumers for the notice streams: GCN (OIDC) or a plain broker, sized for 1-2 MB notices."""
 
+import json
 from typing import Any
 
 import confluent_kafka
@@ -12,6 +13,48 @@ NOTICE_MAX_BYTES = 8_000_000
 #: alone in its response). Larger ones are quarantined as a reason only; beyond this one librdkafka cannot read
 #: the response, so the limit is generous: the memory is held only while the tick reads the message.
 RECEIVE_MAX_BYTES = 128_000_000
+
+#: Options the sensor's exactly-once landing depends on: offsets move only after a notice is stored.
+FIXED_OPTIONS = ("enable.auto.commit", "enable.auto.offset.store", "group.id")
+#: GCN's IPv6 path fails with "Network is unreachable" on some clusters (the earlier listener's catch-up tool,
+#: selective_ingest.py, sets the same); KAFKA_CONSUMER_OPTIONS can set ``{"broker.address.family": "any"}``.
+DEFAULT_OPTIONS: dict[str, Any] = {"broker.address.family": "v4"}
+
+
+class KafkaOptionsError(ValueError):
+    """KAFKA_CONSUMER_OPTIONS is not a JSON object of librdkafka options, or sets one we must own."""
+
+
+def parse_consumer_options(text: str) -> dict[str, Any]:
+    """``KAFKA_CONSUMER_OPTIONS`` (a JSON object of librdkafka consumer options) over the defaults."""
+    if not text.strip():
+        return dict(DEFAULT_OPTIONS)
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KafkaOptionsError(f"KAFKA_CONSUMER_OPTIONS is not JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(options, dict) or not all(isinstance(v, str | int | float | bool) for v in options.values()):
+        raise KafkaOptionsError('KAFKA_CONSUMER_OPTIONS must be a JSON object of options, e.g. {"socket.timeout.ms": 30000}')
+    refused = sorted(set(options) & set(FIXED_OPTIONS))
+    if refused:
+        raise KafkaOptionsError(
+            f"KAFKA_CONSUMER_OPTIONS may not set {', '.join(refused)}: the sensors commit offsets only after a notice "
+            "is landed (exactly once); use KAFKA_GROUP_ID for the group"
+        )
+    return {**DEFAULT_OPTIONS, **options}
+
+
+def check_consumer_options(text: str) -> None:
+    """``parse_consumer_options``, and librdkafka's own check of names and values (a client that never connects)."""
+    options = parse_consumer_options(text)
+    try:
+        confluent_kafka.Consumer({"group.id": "gwtm-options-check", **options, "logger": _quiet}).close()
+    except confluent_kafka.KafkaException as exc:
+        raise KafkaOptionsError(f"KAFKA_CONSUMER_OPTIONS: librdkafka refuses it: {exc.args[0].str()}") from exc
+
+
+def _quiet(*_: object) -> None:
+    """librdkafka's log lines of the throw-away client that checks the options (no bootstrap servers)."""
 
 
 class KafkaConsumerResource(ConfigurableResource):
@@ -28,6 +71,7 @@ class KafkaConsumerResource(ConfigurableResource):
     bootstrap_servers: str = ""
     group_id: str = "gwtm-listeners"
     offset_reset: str = "latest"
+    extra_options_json: str = Field("", description="KAFKA_CONSUMER_OPTIONS: a JSON object of librdkafka options")
 
     @property
     def configured(self) -> bool:
@@ -35,6 +79,7 @@ class KafkaConsumerResource(ConfigurableResource):
 
     def consumer_config(self) -> dict[str, Any]:
         return {
+            **parse_consumer_options(self.extra_options_json),
             "group.id": self.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": self.offset_reset,

@@ -72,11 +72,15 @@ def test_helm_values_are_generated_and_reference_the_secrets_users_have():
                 ref = env["valueFrom"]["secretKeyRef"]
                 refs[env["name"]] = (ref["name"], ref["key"])
             assert env["name"].lower() in GWTMSettings.model_fields or env["name"] == "LISTENERS", env["name"]
+    # The deployed chart's secret and keys (TheTreasureMap/gwtm gwtm-helm, gwtm.listenerEnv), unchanged.
     assert refs == {
-        "KAFKA_CLIENT_ID": ("gwtm-secrets", "kafka-client-id"), "KAFKA_CLIENT_SECRET": ("gwtm-secrets", "kafka-client-secret"),
-        "API_TOKEN": ("gwtm-secrets", "api-token"), "AWS_ACCESS_KEY_ID": ("aws-credentials", "access-key-id"),
-        "AWS_SECRET_ACCESS_KEY": ("aws-credentials", "secret-access-key"), "OS_USERNAME": ("openstack-credentials", "username"),
-        "OS_PASSWORD": ("openstack-credentials", "password"),
+        "KAFKA_CLIENT_ID": ("gwtm-listener-secrets", "kafka-client-id"),
+        "KAFKA_CLIENT_SECRET": ("gwtm-listener-secrets", "kafka-client-secret"),
+        "API_TOKEN": ("gwtm-listener-secrets", "api-token"),
+        "AWS_ACCESS_KEY_ID": ("gwtm-listener-secrets", "aws-access-key-id"),
+        "AWS_SECRET_ACCESS_KEY": ("gwtm-listener-secrets", "aws-secret-access-key"),
+        "OS_USERNAME": ("gwtm-listener-secrets", "swift-username"),
+        "OS_PASSWORD": ("gwtm-listener-secrets", "swift-password"),
     }  # fmt: skip
     instance = yaml.safe_load((HELM / "values.yaml").read_text())
     assert instance["runLauncher"]["type"] == "CustomRunLauncher" and instance["telemetry"] == {"enabled": False}

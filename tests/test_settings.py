@@ -75,10 +75,15 @@ def test_complete_backend_configurations_build_without_contacting_the_backend():
     v1 = GWTMSettings(
         storage_bucket_source="swift", os_auth_url="http://127.0.0.1:1/auth/v1.0", os_username="a:b", os_password="k"
     )
-    assert build_resources(v1)["product_storage"].swift.auth_version == "1"
+    assert build_resources(v1)["product_storage"].swift.auth().method == "v1"
     appcred = GWTMSettings(storage_bucket_source="swift", os_auth_url="https://keystone/v3", os_application_credential_id="id",
                            os_application_credential_secret="s")  # fmt: skip
-    assert build_resources(appcred)["product_storage"].swift.auth_version == "3"
+    assert build_resources(appcred)["product_storage"].swift.auth().method == "application_credential"
+    # The deployed chart: OS_USERNAME holds the application credential id; OS_PROJECT_NAME is not needed then.
+    deployed = GWTMSettings(storage_bucket_source="swift", os_auth_url="https://keystone/v3", os_username="ab" * 16,
+                            os_password="s", os_storage_url="https://swift:8001/swift/v1")  # fmt: skip
+    swift = build_resources(deployed)["product_storage"].swift
+    assert (swift.auth().method, swift.storage_url) == ("application_credential", "https://swift:8001/swift/v1")
     azure = GWTMSettings(storage_bucket_source="abfs", azure_account_name="acct", azure_account_key="a2V5")
     assert build_resources(azure)["product_storage"].azure.account_url == "https://acct.blob.core.windows.net"
     s3 = GWTMSettings(storage_bucket_source="s3", aws_bucket="b", aws_endpoint_url="http://127.0.0.1:1")
@@ -113,3 +118,25 @@ def test_empty_variables_mean_unset(monkeypatch):
         "local",
         "latest",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"enable.auto.commit": true}', "may not set enable.auto.commit: .*exactly once"),
+        ('{"group.id": "other"}', "may not set group.id.*KAFKA_GROUP_ID"),
+        ("broker.address.family=v6", "KAFKA_CONSUMER_OPTIONS is not JSON"),
+        ('["socket.timeout.ms"]', "must be a JSON object"),
+        ('{"no.such.option": 1}', 'librdkafka refuses it: No such configuration property: "no.such.option"'),
+        ('{"broker.address.family": "v7"}', "librdkafka refuses it: Invalid value"),
+    ],
+)
+def test_kafka_consumer_options_that_break_exactly_once_or_librdkafka_stop_the_load(value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        build_resources(GWTMSettings(kafka_consumer_options=value))
+
+
+def test_kafka_consumer_options_default_to_ipv4_and_pass_through():
+    assert build_resources(GWTMSettings())["kafka"].consumer_config()["broker.address.family"] == "v4"
+    config = build_resources(GWTMSettings(kafka_consumer_options='{"broker.address.family": "any", "socket.timeout.ms": 30000}'))["kafka"].consumer_config()  # fmt: skip
+    assert (config["broker.address.family"], config["socket.timeout.ms"], config["enable.auto.commit"]) == ("any", 30000, False)

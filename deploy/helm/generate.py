@@ -34,11 +34,15 @@ def plain(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
-#: Secrets exactly as users configure them today (docs/original-readme.txt).
+#: The secret the deployed chart (TheTreasureMap/gwtm, gwtm-helm) already gives the listeners, read as it is:
+#: switching over needs no new secret. Its keys: kafka-client-id, kafka-client-secret, api-token, and
+#: swift-username/swift-password (an application credential: id and secret) or aws-access-key-id/aws-secret-access-key.
+LISTENER_SECRET = "gwtm-listener-secrets"
+
 COMMON_ENV = [
-    secret("KAFKA_CLIENT_ID", "gwtm-secrets", "kafka-client-id"),
-    secret("KAFKA_CLIENT_SECRET", "gwtm-secrets", "kafka-client-secret"),
-    secret("API_TOKEN", "gwtm-secrets", "api-token"),
+    secret("KAFKA_CLIENT_ID", LISTENER_SECRET, "kafka-client-id"),
+    secret("KAFKA_CLIENT_SECRET", LISTENER_SECRET, "kafka-client-secret"),
+    secret("API_TOKEN", LISTENER_SECRET, "api-token"),
     plain("API_BASE", "https://treasuremap.space/api/v1/"),
     plain("KAFKA_GROUP_ID", "gwtm-listeners"),
     plain("OBSERVING_RUN", "O4"),
@@ -52,20 +56,29 @@ BACKEND_ENV = {
         plain("STORAGE_BUCKET_SOURCE", "s3"),
         plain("AWS_BUCKET", "gwtreasuremap"),
         plain("AWS_DEFAULT_REGION", "us-east-2"),
-        secret("AWS_ACCESS_KEY_ID", "aws-credentials", "access-key-id"),
-        secret("AWS_SECRET_ACCESS_KEY", "aws-credentials", "secret-access-key"),
+        secret("AWS_ACCESS_KEY_ID", LISTENER_SECRET, "aws-access-key-id"),
+        secret("AWS_SECRET_ACCESS_KEY", LISTENER_SECRET, "aws-secret-access-key"),
     ],
+    # As values-listeners-prod.yaml sets them for Jetstream2.
     "swift": [
         plain("STORAGE_BUCKET_SOURCE", "swift"),
-        plain("OS_AUTH_URL", "https://openstack.example.com:5000/v3"),
-        secret("OS_USERNAME", "openstack-credentials", "username"),
-        secret("OS_PASSWORD", "openstack-credentials", "password"),
-        plain("OS_PROJECT_NAME", "gwtm"),
+        plain("OS_AUTH_URL", "https://js2.jetstream-cloud.org:5000/v3"),
+        plain("OS_STORAGE_URL", "https://js2.jetstream-cloud.org:8001/swift/v1"),
+        secret("OS_USERNAME", LISTENER_SECRET, "swift-username"),
+        secret("OS_PASSWORD", LISTENER_SECRET, "swift-password"),
+        plain("OS_PROJECT_NAME", "PHY250291"),
         plain("OS_USER_DOMAIN_NAME", "Default"),
         plain("OS_PROJECT_DOMAIN_NAME", "Default"),
         plain("OS_CONTAINER_NAME", "gwtreasuremap"),
     ],
 }
+
+#: Requests and limits from measured peak RSS (benchmarks/RESULTS.md, bench_stream_latency): code server 226 MB,
+#: daemon 149 MB, run-worker pool 327 MB + 585 MB per warm run (4 at once), a cold run 486 MB, a whole
+#: `gwtm-cron ingest` 514 MB. Limits leave 2-3x for the largest sky maps; the earlier listener needed 12 Gi.
+CODE_SERVER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1536Mi"}}
+RUN_POD_RESOURCES = {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"memory": "1536Mi"}}
+RUN_WORKERS_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
 
 GRPC_PROBE = {"exec": {"command": ["dagster", "api", "grpc-health-check", "-p", "3030"]}}
 
@@ -79,7 +92,7 @@ def user_deployment(backend: str) -> dict[str, Any]:
         "port": 3030,
         "env": COMMON_ENV + BACKEND_ENV[backend],
         "includeConfigInLaunchedRuns": {"enabled": True},
-        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1536Mi"}},
+        "resources": CODE_SERVER_RESOURCES,
         "readinessProbe": {**GRPC_PROBE, "periodSeconds": 20, "timeoutSeconds": 10, "failureThreshold": 3},
         "livenessProbe": {**GRPC_PROBE, "periodSeconds": 60, "timeoutSeconds": 10, "failureThreshold": 3},
         "startupProbe": {
@@ -114,9 +127,7 @@ def k8s_warm_launcher_config() -> dict[str, Any]:
         "image_pull_policy": "Always",
         "env_config_maps": [f"{RELEASE}-dagster-pipeline-env"],
         "run_k8s_config": {
-            "container_config": {
-                "resources": {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"memory": "1536Mi"}}
-            },
+            "container_config": {"resources": RUN_POD_RESOURCES},
             "pod_spec_config": {"terminationGracePeriodSeconds": 60},
         },
     }
@@ -133,8 +144,8 @@ def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
         "args": ["gwtm-cron", "run-workers", "--listen", f"0.0.0.0:{RUN_WORKERS_PORT}"],
         "ports": [{"containerPort": RUN_WORKERS_PORT, "name": "run-workers"}],
         "env": [*COMMON_ENV, *BACKEND_ENV[backend], PG_PASSWORD],
-        # Up to 4 runs at a time (the queue's limit), ~0.5 GB each.
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        # Up to 4 runs at a time (the queue's limit).
+        "resources": RUN_WORKERS_RESOURCES,
         "readinessProbe": {**ping, "periodSeconds": 20, "timeoutSeconds": 10},
         "livenessProbe": {**ping, "periodSeconds": 60, "timeoutSeconds": 10, "failureThreshold": 3},
         "startupProbe": {**ping, "periodSeconds": 5, "timeoutSeconds": 10, "failureThreshold": 60},

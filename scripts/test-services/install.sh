@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the storage servers the tests run on loopback (see ../shared/docs/test-services.md):
-# Azurite (npm, into .cache/azurite), an OpenStack Swift all-in-one with memcached (Debian packages),
+# Azurite (npm, into .cache/azurite), an OpenStack Swift all-in-one with memcached and Keystone v3 (Debian packages),
 # and docker-compose (Debian) to validate docker-compose.yml without a Docker engine.
 # Idempotent: does nothing when they are already there. Moto (S3) and Tansu (Kafka) come from PyPI.
 set -euo pipefail
@@ -12,14 +12,18 @@ if [ ! -x .cache/azurite/node_modules/.bin/azurite-blob ]; then
   (cd .cache/azurite && npm install --no-audit --no-fund --silent azurite@3.35.0)
 fi
 
-if [ ! -x /usr/bin/swift-proxy-server ] || ! command -v memcached >/dev/null || ! command -v docker-compose >/dev/null; then
-  echo "== installing OpenStack Swift, memcached and docker-compose (Debian packages; compose only validates files here)"
+if [ ! -x /usr/bin/swift-proxy-server ] || [ ! -x /usr/bin/keystone-wsgi-public ] || ! command -v uwsgi >/dev/null \
+   || ! command -v memcached >/dev/null || ! command -v docker-compose >/dev/null; then
+  echo "== installing OpenStack Swift, Keystone (uwsgi, SQLite), memcached and docker-compose (Debian packages)"
   SUDO=""
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
+  # No init system here: package scripts must not try to start the daemons (the tests start their own).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null; $SUDO chmod 755 /usr/sbin/policy-rc.d; fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends \
-    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose >/dev/null
+    swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose \
+    keystone python3-keystoneclient python3-keystonemiddleware uwsgi-core uwsgi-plugin-python3 sqlite3 >/dev/null
 fi
 
 # podman, buildah, mmdebstrap and the containers.conf this machine needs: the image and compose stack test.
