@@ -1,6 +1,11 @@
 """Kafka consumers for the notice streams: GCN (OIDC) or a plain broker, sized for 1-2 MB notices."""
 
+import atexit
+import hashlib
 import json
+import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import confluent_kafka
@@ -90,6 +95,20 @@ class KafkaConsumerResource(ConfigurableResource):
             "fetch.wait.max.ms": 100,
         }
 
+    def consumer_key(self, purpose: str) -> tuple[object, ...]:
+        """What identifies a kept consumer: its purpose (sensor and topic) and every setting, the secret hashed."""
+        secret = hashlib.sha256(self.client_secret.encode()).hexdigest()
+        return (purpose, self.client_id, secret, self.bootstrap_servers, self.group_id, self.offset_reset,
+                self.extra_options_json)  # fmt: skip
+
+    def kept_consumer(self, purpose: str) -> confluent_kafka.Consumer:
+        """The process's consumer for ``purpose``, made on first use (``KEPT_CONSUMERS``)."""
+        return KEPT_CONSUMERS.get(self.consumer_key(purpose), self.consumer)
+
+    def discard_consumer(self, purpose: str) -> None:
+        """Close the kept consumer after an error; the next tick connects anew."""
+        KEPT_CONSUMERS.discard(self.consumer_key(purpose))
+
     def consumer(self) -> confluent_kafka.Consumer:
         if self.client_id:
             import gcn_kafka
@@ -100,3 +119,49 @@ class KafkaConsumerResource(ConfigurableResource):
         if not self.bootstrap_servers:
             raise ValueError("set KAFKA_CLIENT_ID/KAFKA_CLIENT_SECRET (GCN) or KAFKA_BOOTSTRAP_SERVERS")
         return confluent_kafka.Consumer({"bootstrap.servers": self.bootstrap_servers, **self.consumer_config()})
+
+
+class KeptConsumers:
+    """One consumer per sensor and configuration for the life of the code server process.
+
+    A consumer per tick cost a token request (GCN's OIDC), a TLS handshake and a
+    metadata request every ~5 s per sensor; the earlier listener kept one for its
+    lifetime, as this does. The sensor's cursor stays the source of truth: each
+    tick assigns the partitions at the cursor's offsets. A consumer that failed
+    is dropped and made anew on the next tick; all are closed at exit.
+    """
+
+    def __init__(self) -> None:
+        self._consumers: dict[tuple[object, ...], confluent_kafka.Consumer] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.close_all)
+
+    def get(self, key: tuple[object, ...], make: Callable[[], confluent_kafka.Consumer]) -> confluent_kafka.Consumer:
+        key = (os.getpid(), *key)  # a forked process must not share its parent's sockets
+        with self._lock:
+            if key not in self._consumers:
+                self._consumers[key] = make()
+            return self._consumers[key]
+
+    def discard(self, key: tuple[object, ...]) -> None:
+        with self._lock:
+            consumer = self._consumers.pop((os.getpid(), *key), None)
+        if consumer is not None:
+            _close_quietly(consumer)
+
+    def close_all(self) -> None:
+        with self._lock:
+            consumers, self._consumers = [c for k, c in self._consumers.items() if k[0] == os.getpid()], {}
+        for consumer in consumers:
+            _close_quietly(consumer)
+
+
+def _close_quietly(consumer: confluent_kafka.Consumer) -> None:
+    try:
+        consumer.close()
+    except (RuntimeError, confluent_kafka.KafkaException):
+        pass  # already closed, or the broker is gone: nothing left to release
+
+
+#: The code server's consumers (the sensors run there, tick after tick).
+KEPT_CONSUMERS = KeptConsumers()

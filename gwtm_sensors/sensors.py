@@ -83,7 +83,8 @@ def poll_notices(
 ) -> SensorResult:
     """One sensor tick: consume, land or quarantine, and request runs; see the module docstring."""
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    consumer = kafka.consumer()
+    purpose = f"{landed_asset}:{topic}"  # one per sensor: each lands its own asset
+    consumer = kafka.kept_consumer(purpose)
     quarantined: list[str] = []
     landed: dict[str, AssetMaterialization] = {}  # partition key -> its landing (a re-delivery lands the same)
     try:
@@ -136,8 +137,9 @@ def poll_notices(
             cursor[str(message.partition())] = message.offset() + 1
         if cursor:
             consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in cursor.items()], asynchronous=False)
-    finally:
-        consumer.close()
+    except BaseException:
+        kafka.discard_consumer(purpose)
+        raise
     unique = list(landed)
     return SensorResult(
         run_requests=[RunRequest(partition_key=k, run_key=k, tags=event_tags(k)) for k in unique],

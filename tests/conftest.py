@@ -86,3 +86,12 @@ def servers():
     servers = Servers()
     yield servers
     servers.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_kept_consumers():
+    """Sensors keep their Kafka consumers for the process's life; a test's end is that life here."""
+    yield
+    from gwtm_sensors.kafka import KEPT_CONSUMERS
+
+    KEPT_CONSUMERS.close_all()

@@ -184,3 +184,65 @@ def test_an_oversized_message_is_quarantined_as_a_reason_and_the_topic_goes_on(b
     store = LocalObjectStore(settings.local_storage_dir)
     [reason] = [store.get(o.key).decode() for o in store.list("fit/quarantine/oversized-")]
     assert f"{topic}[0]@0: 21,000,000 bytes, over the 8,000,000-byte limit" in reason
+
+
+def _broker_connections_during(broker, action) -> int:
+    """Distinct TCP connections this process opened to the broker while ``action`` ran (sampled every 20 ms)."""
+    import threading
+    import time
+
+    import psutil
+
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def sample() -> None:
+        me = psutil.Process()
+        while not stop.is_set():
+            seen.update(c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == broker.port)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        action()
+    finally:
+        stop.set()
+        sampler.join()
+    return len(seen)
+
+
+def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, settings):
+    topic = "igwn.gwalert.idle"
+    broker.create_topic(topic)
+    kafka = KafkaConsumerResource(bootstrap_servers=broker.bootstrap, group_id="g-idle", offset_reset="latest")
+    resources = build_resources(settings) | {"kafka": kafka}
+    ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+    instance = DagsterInstance.ephemeral()
+    purpose = f"incoming_gw_notice:{topic}"
+    ticks = 3
+
+    def idle_ticks(reconnect_each_tick: bool) -> None:
+        cursor = None
+        for _ in range(ticks):
+            result = _tick(ligo_sensor, instance, resources, cursor)
+            assert result.run_requests == []
+            cursor = result.cursor
+            if reconnect_each_tick:  # what every tick did before: a consumer of its own, closed at the end
+                kafka.discard_consumer(purpose)
+
+    per_tick = _broker_connections_during(broker, lambda: idle_ticks(True))
+    kept = _broker_connections_during(broker, lambda: idle_ticks(False))
+    print(f"broker connections during {ticks} idle ticks: {per_tick} with a consumer per tick, {kept} kept")
+    assert per_tick >= 2 * ticks
+    assert kept <= per_tick / ticks
+    # The kept consumer still reads what arrives, from the cursor.
+    broker.produce(topic, [sample("MS181101ab-preliminary").read_bytes()])
+    cursor = None
+    for _ in range(2):
+        result = _tick(ligo_sensor, instance, resources, cursor)
+        cursor = result.cursor
+        if result.run_requests:
+            break
+    assert len(result.run_requests) == 1
+    kafka.discard_consumer(purpose)
