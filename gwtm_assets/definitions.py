@@ -14,6 +14,7 @@ from gwtm_sensors.sensors import build_sensors
 
 from .assets import galaxy_list, icecube, ligo, quicklook, visibility
 from .io.io_managers import IncomingNoticeIOManager, PickledValueIOManager, ProductIOManager
+from .io.object_store import StorageError
 from .jobs import icecube_notice_job, ligo_alert_job
 from .logging_setup import configure_logging
 from .replay import replay_backfill_sensor, replay_notices_job
@@ -21,7 +22,7 @@ from .resources.fermi import FermiEphemerisResource
 from .resources.galaxy_catalog import GalaxyCatalogResource
 from .resources.gwtm_api import GWTMApiResource
 from .resources.settings import ListenerConfig, RecoveryConfig
-from .resources.storage import AlertLedger, ProductStorage
+from .resources.storage import AlertLedger, ProductStorage, opened_store
 from .science.galaxies import GalaxyConfigError, read_galaxy_config
 from .settings import ConfigurationError, GWTMSettings
 
@@ -136,18 +137,39 @@ def azure_resource(settings: GWTMSettings) -> AzureBlobStorageResource:
 
 
 def galaxy_catalog_resource(settings: GWTMSettings) -> GalaxyCatalogResource:
-    """The catalog resource; a configured ``.ini`` must parse and name an existing catalog file."""
-    if settings.path_to_galaxy_catalog_config:
-        try:
-            config = read_galaxy_config(settings.path_to_galaxy_catalog_config)
-        except GalaxyConfigError as exc:
-            raise ConfigurationError(str(exc)) from exc
-        if not config.catalog_path.is_file():
-            raise ConfigurationError(
-                f"PATH_TO_GALAXY_CATALOG_CONFIG={settings.path_to_galaxy_catalog_config}: "
-                f"CATALOG_PATH {config.catalog_path} does not exist"
-            )
-    return GalaxyCatalogResource(config_path=settings.path_to_galaxy_catalog_config)
+    """The catalog resource; a configured ``.ini`` must parse and name an existing catalog file, or
+    ``GALAXY_CATALOG_KEY`` an object of the configured backend (fetched here)."""
+    if not settings.path_to_galaxy_catalog_config:
+        return GalaxyCatalogResource()
+    try:
+        config = read_galaxy_config(settings.path_to_galaxy_catalog_config)
+    except GalaxyConfigError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    catalog_path = config.catalog_path
+    if settings.galaxy_catalog_key:
+        catalog_path = fetched_catalog(settings)
+    elif not config.catalog_path.is_file():
+        raise ConfigurationError(
+            f"PATH_TO_GALAXY_CATALOG_CONFIG={settings.path_to_galaxy_catalog_config}: "
+            f"CATALOG_PATH {config.catalog_path} does not exist"
+        )
+    return GalaxyCatalogResource(
+        config_path=settings.path_to_galaxy_catalog_config,
+        catalog_path=str(catalog_path) if settings.galaxy_catalog_key else "",
+    )
+
+
+def fetched_catalog(settings: GWTMSettings) -> Path:
+    """``GALAXY_CATALOG_KEY`` copied from the configured backend into the local cache (reads only: dry runs too)."""
+    from .io.catalog_fetch import fetch_catalog
+
+    reading = build_storage(settings.model_copy(update={"dry_run": False, "write_to_storage": True}))
+    try:
+        with opened_store(reading) as store:
+            cache = Path(settings.local_storage_dir) / ".cache" / "galaxy_catalog"
+            return fetch_catalog(store, settings.galaxy_catalog_key, cache)
+    except StorageError as exc:
+        raise ConfigurationError(f"GALAXY_CATALOG_KEY={settings.galaxy_catalog_key}: {exc}") from exc
 
 
 def kafka_options(settings: GWTMSettings) -> str:

@@ -102,6 +102,13 @@ class GWTMSettings(BaseSettings):
         "",
         description="Galaxy catalog `.ini` (`[GALAXIES]` CATALOG_PATH, CREDZONE, ...); empty: no galaxy lists. Checked when the code location loads.",
     )
+    galaxy_catalog_key: str = Field(
+        "",
+        description="Storage key of the galaxy catalog in the configured backend (e.g. "
+        "`galaxy_catalog/NEDLVS_20250602.fits`), used instead of the `.ini`'s CATALOG_PATH: copied into "
+        "`<LOCAL_STORAGE_DIR>/.cache/galaxy_catalog` when the code location loads, again only when its size or "
+        "MD5 changes. A missing object stops the load.",
+    )
     fermi_tle_source: str = Field(
         "https://celestrak.org/NORAD/elements/gp.php?CATNR=33053&FORMAT=TLE",
         description="Fermi element sets: URL of a GP/TLE service, or a TLE file or directory. Fetched only when the cache has no set within a day of the signal.",

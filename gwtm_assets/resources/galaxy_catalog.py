@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class GalaxyCatalogResource(ConfigurableResource):
     """
 
     config_path: str = Field("", description="The galaxy catalog .ini ([GALAXIES] CATALOG_PATH, CREDZONE, ...)")
+    catalog_path: str = Field("", description="The catalog file instead of the .ini's CATALOG_PATH (a fetched copy)")
 
     _config: GalaxyRankingConfig | None = PrivateAttr(default=None)
     _catalog: GalaxyCatalog | None = PrivateAttr(default=None)
@@ -44,6 +46,8 @@ class GalaxyCatalogResource(ConfigurableResource):
         """The ranking parameters and catalog (read on first call)."""
         if self._config is None or self._catalog is None:
             config = read_galaxy_config(self.config_path)
+            if self.catalog_path:
+                config = dataclasses.replace(config, catalog_path=Path(self.catalog_path))
             path = Path(config.catalog_path)
             stat = path.stat() if path.is_file() else None
             self._catalog = _catalog(str(path), stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
