@@ -148,3 +148,34 @@ def test_the_deployed_charts_environment_runs_notices_end_to_end(servers, tmp_pa
     for line in done.stderr.splitlines():
         if line.startswith("{"):
             json.loads(line)  # LOG_FORMAT=json: one object per line
+
+
+def test_sensor_ticks_that_land_notices_ask_keystone_for_at_most_one_token(servers, tmp_path):
+    from dagster import build_sensor_context
+
+    from gwtm_assets.definitions import build_resources
+    from gwtm_assets.testing.tansu import TansuBroker
+    from gwtm_sensors.kafka import KafkaConsumerResource
+    from gwtm_sensors.sensors import build_sensors
+
+    ks = servers.keystone_swift
+    backend = servers.backend("swift-keystone-appcred", tmp_path)
+    broker = TansuBroker()
+    try:
+        topic = "igwn.gwalert.keystone"
+        broker.create_topic(topic)
+        kafka = KafkaConsumerResource(bootstrap_servers=broker.bootstrap, group_id="g-ks", offset_reset="earliest")
+        resources = build_resources(backend.settings) | {"kafka": kafka}
+        ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+        instance, cursor, landed = DagsterInstance.ephemeral(), None, 0
+        before = ks.token_proxy.token_requests()
+        for name in ("MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update"):
+            broker.produce(topic, [sample(name).read_bytes()])
+            with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                result = ligo_sensor(context)
+            cursor, landed = result.cursor, landed + len(result.run_requests)
+        assert landed == 3
+        assert ks.token_proxy.token_requests() - before <= 1
+        assert len([o for o in backend.store().list("test/incoming/")]) == 3
+    finally:
+        broker.stop()
