@@ -8,7 +8,7 @@ DEMO_DATA ?= $(CURDIR)/gwtm-data
 DEMO_PORT ?= 3000
 DEMO_API_PORT ?= 8765
 
-.PHONY: install test demo bench ui-screenshots clean
+.PHONY: install lint test test-fast demo bench ui-screenshots clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,19 @@ $(BIN)/activate: pyproject.toml
 
 install: $(BIN)/activate
 
+# Gates: ruff (pyflakes, pycodestyle, imports, bugbear, blind except, pyupgrade; the formatter) and mypy.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gwtm_assets gwtm_sensors
+
 test: install
 	bash scripts/test-services/install.sh
 	$(BIN)/python -m pytest -q
+
+# Everything that needs no server, container or daemon (the `servers` marker): the loop while editing.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not servers"
 
 demo: install
 	DAGSTER_HOME=$(DAGSTER_HOME) LOCAL_STORAGE_DIR=$(DEMO_DATA) DEMO_PORT=$(DEMO_PORT) DEMO_API_PORT=$(DEMO_API_PORT) \

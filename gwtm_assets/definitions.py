@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import Definitions, EnvVar, load_assets_from_modules
 
@@ -48,7 +48,7 @@ def secret(settings: GWTMSettings, field: str) -> str | EnvVar:
 def build_storage(settings: GWTMSettings) -> ProductStorage:
     """The product storage ``STORAGE_BUCKET_SOURCE`` selects, with its client resource; fails naming what is missing."""
     root = Path(settings.local_storage_dir)
-    common = {
+    common: dict[str, Any] = {
         "backend": settings.storage_bucket_source,
         "local_dir": str(root),
         "writes_enabled": settings.writes_enabled,
@@ -181,7 +181,7 @@ def kafka_options(settings: GWTMSettings) -> str:
     return settings.kafka_consumer_options
 
 
-def build_resources(settings: GWTMSettings) -> dict[str, object]:
+def build_resources(settings: GWTMSettings) -> dict[str, Any]:
     """Resources for ``settings``: the one place environment reaches the graph."""
     storage = build_storage(settings)
     return {

@@ -9,6 +9,7 @@ up until Ctrl-C.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -141,7 +142,7 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
             for kind, asset in (("ligo", "moc"), ("icecube", "icecube_record")):
                 wanted = set(keys[kind])
                 wait_for(
-                    lambda a=asset, w=wanted: w <= set(dagster.materialized_partitions(a)),
+                    functools.partial(_all_materialized, dagster, asset, wanted),
                     600,
                     f"every {kind} partition",
                 )
@@ -154,7 +155,8 @@ def run_demo(home: Path, storage_dir: Path, ui_port: int, api_port: int, keep_ui
             if not keep_ui:
                 return 0
             print(f"\n== Dagster UI on http://127.0.0.1:{ui_port} (Ctrl-C to stop)", flush=True)
-            dagster.process.wait()
+            if dagster.process is not None:
+                dagster.process.wait()
             return 0
         except KeyboardInterrupt:
             print("\n== Stopping: Dagster, then the broker and the API", flush=True)
@@ -178,3 +180,7 @@ def main() -> int:
         int(os.environ.get("DEMO_API_PORT", "8765")),
         keep_ui=os.environ.get("DEMO_NO_UI") != "1",
     )
+
+
+def _all_materialized(dagster: DagsterDaemon, asset: str, wanted: set[str]) -> bool:
+    return wanted <= set(dagster.materialized_partitions(asset))

@@ -6,8 +6,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from dagster import DagsterEvent, DagsterInstance, materialize
 
@@ -15,6 +17,7 @@ from .assets import icecube, ligo
 from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
 from .io.object_store import ObjectStore, StorageError
 from .notices.history import land, notices_oldest_first, parse_notice
+from .notices.ligo import LigoNotice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
 from .resources.storage import opened_store
@@ -65,12 +68,14 @@ class IngestResult:
         )
 
 
-def step_failure(event: DagsterEvent, events: list[DagsterEvent]) -> str:
+def step_failure(event: DagsterEvent, events: Sequence[DagsterEvent]) -> str:
     """``<step>: <the error raised in it>`` (for the API: endpoint, HTTP status and the server's message).
 
     After its retries ran out, the step's error is the one of its last retry.
     """
     error = event.step_failure_data.error
+    if error is None:
+        return f"{event.step_key}: failed"
     if error.cls_name == "DagsterMaxRetriesExceededError":
         retried = [e.step_retry_data.error for e in events if e.is_step_up_for_retry and e.step_key == event.step_key]
         error = next((e for e in reversed(retried) if e is not None), error)
@@ -90,7 +95,7 @@ def ingest_notice(
     path: str,
     instance: DagsterInstance,
     settings: GWTMSettings,
-    resources: dict[str, object],
+    resources: dict[str, Any],
     store: ObjectStore,
 ) -> IngestResult:
     """Land (in ``store``), partition and materialize one notice with ``resources`` (from ``build_resources``).
@@ -110,13 +115,14 @@ def ingest_notice(
     except StorageError as exc:
         result.error = f"cannot land the notice: {exc}"
         return result
-    if kind == "ligo":
+    assets: list[Any]
+    if isinstance(notice, LigoNotice):
         result.alert_type = notice.alert_type
         partitions, assets = gw_alert_partitions, [ligo.incoming_gw_notice, *LIGO_ASSETS]
     else:
         result.alert_type = "IceCube"
         partitions, assets = icecube_notice_partitions, [icecube.incoming_icecube_notice, *ICECUBE_ASSETS]
-    instance.add_dynamic_partitions(partitions.name, [notice.partition_key])
+    instance.add_dynamic_partitions(cast(str, partitions.name), [notice.partition_key])
     run = materialize(
         assets,
         partition_key=notice.partition_key,
@@ -146,7 +152,7 @@ def ingest_notice(
         result.names = {k or "gw": v.name for k, v in run.output_for_node("api_record").items()}
         for node in ("alert_files", "contours", "moc", "skymap_plot"):
             for m in run.asset_materializations_for_node(node):
-                result.products += list(m.metadata["objects"].value)
+                result.products += [str(key) for key in cast(Sequence[str], m.metadata["objects"].value)]
     return result
 
 

@@ -19,6 +19,7 @@ by its usual environment variables (``AWS_*``, ``AZURE_*``, ``OS_*``,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -98,7 +99,9 @@ def plan_migration(source: ObjectStore, dest: ObjectStore, prefix: str, force: b
     to_copy, in_place = [], []
     for obj in source.list(prefix):
         held = existing.get(obj.key)
-        if not force and same_content(obj, held, lambda k=obj.key: source.md5(k), lambda k=obj.key: dest.md5(k)):
+        if not force and same_content(
+            obj, held, functools.partial(source.md5, obj.key), functools.partial(dest.md5, obj.key)
+        ):
             in_place.append(obj)
         else:
             to_copy.append(obj)

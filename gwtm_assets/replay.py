@@ -12,6 +12,8 @@ Launch it from the UI (Jobs -> replay_notices_job -> Launchpad), or with
 ``gwtm-cron replay --launch [FILE...]``.
 """
 
+from typing import cast
+
 from dagster import (
     Config,
     DagsterEventType,
@@ -60,7 +62,7 @@ def register_replay_partitions(
             context.log.warning("not replaying %s: %s", where, exc)
             continue
         land(store, notice)
-        context.instance.add_dynamic_partitions(_TARGETS[kind][1].name, [notice.partition_key])
+        context.instance.add_dynamic_partitions(cast(str, _TARGETS[kind][1].name), [notice.partition_key])
         registered.append([kind, notice.partition_key])
     context.log.info("registered %d partitions for replay (%d skipped)", len(registered), len(skipped))
     return Output(
@@ -86,9 +88,10 @@ def replayed_partitions(context: RunStatusSensorContext) -> list[list[str]]:
         context.dagster_run.run_id, of_type=DagsterEventType.STEP_OUTPUT
     ).records
     for record in records:
-        metadata = record.event_log_entry.dagster_event.event_specific_data.metadata
+        event = record.event_log_entry.dagster_event
+        metadata = (getattr(event.event_specific_data, "metadata", None) if event else None) or {}
         if "partitions" in metadata:
-            return metadata["partitions"].value
+            return cast(list[list[str]], metadata["partitions"].value)
     return []
 
 

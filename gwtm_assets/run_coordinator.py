@@ -13,7 +13,7 @@ values).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from dagster import DagsterRun, Field
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
@@ -41,7 +41,7 @@ class EventTaggingRunCoordinator(QueuedRunCoordinator):
 
     @classmethod
     def config_type(cls) -> dict:
-        schema = dict(super().config_type())
+        schema = dict(cast(Mapping[str, Any], super().config_type()))
         schema["dequeue_interval_seconds"] = Field(
             float,
             is_required=False,
@@ -56,7 +56,7 @@ class EventTaggingRunCoordinator(QueuedRunCoordinator):
         interval = config_value.get("dequeue_interval_seconds")
         coordinator = super().from_config_value(inst_data, {**config_value, "dequeue_interval_seconds": None})
         if interval is not None:
-            coordinator._dequeue_interval_seconds = float(interval)  # the daemon takes any number
+            coordinator._dequeue_interval_seconds = float(interval)  # type: ignore[assignment]  # the daemon takes any number
         return coordinator
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
@@ -64,5 +64,6 @@ class EventTaggingRunCoordinator(QueuedRunCoordinator):
         if tags:
             self._instance.add_run_tags(context.dagster_run.run_id, tags)
             run = self._instance.get_run_by_id(context.dagster_run.run_id)
+            assert run is not None  # it was just tagged
             context = SubmitRunContext(run, context.workspace)
         return super().submit_run(context)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import DagsterEventType, DefaultRunLauncher, Field, Noneable, StringSource
+from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher, Field, Noneable, StringSource
 from dagster._core.events import EngineEventData
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
@@ -58,9 +58,10 @@ class LocalRunLauncher(DefaultRunLauncher):
         ).records
         for record in records:
             event = record.event_log_entry.dagster_event
-            metadata = event.event_specific_data.metadata if event and event.event_specific_data else {}
+            data = event.event_specific_data if event else None
+            metadata = data.metadata if isinstance(data, EngineEventData) else {}
             if "pid" in (metadata or {}):
-                return int(metadata["pid"].value)
+                return int(str(metadata["pid"].value))
         return None
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
@@ -94,6 +95,8 @@ WARM_CONFIG = {
 
 class WarmWorkers:
     """Mixin over a run launcher: warm workers from the pool first, the base launcher (``super()``) otherwise."""
+
+    _instance: DagsterInstance  # the base launcher's
 
     def _configure_warm_workers(self, address: str | None, cold_run_tags: Sequence[str] | None) -> None:
         self._pool_address = address

@@ -99,7 +99,7 @@ def _target(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
 def _socket_file(address: str) -> Path | None:
     """The file of a filesystem Unix socket (``unix:/path``); None for abstract and TCP addresses."""
     family, target = _target(address)
-    return Path(target) if family == socket.AF_UNIX and not target.startswith("\0") else None
+    return Path(target) if isinstance(target, str) and not target.startswith("\0") else None
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def preload(modules: Iterable[str]) -> list[str]:
 
 class _Handler(socketserver.StreamRequestHandler):
     timeout = 5
-    server: RunWorkerPool
+    server: RunWorkerPool  # type: ignore[assignment]  # the server this handler is registered with
 
     def handle(self) -> None:
         try:
@@ -212,7 +212,7 @@ class RunWorkerPool:
         if family == socket.AF_UNIX:
             if file := _socket_file(address):
                 file.unlink(missing_ok=True)
-            return socketserver.UnixStreamServer(target, _Handler)
+            return socketserver.UnixStreamServer(str(target), _Handler)
         server_class = type("Server", (socketserver.TCPServer,), {"allow_reuse_address": True})
         return server_class(target, _Handler)
 
@@ -221,10 +221,10 @@ class RunWorkerPool:
         if op == "launch":
             return {"pid": self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))}
         if op == "alive":
-            pid = int(message["pid"])  # type: ignore[arg-type]
+            pid = int(str(message["pid"]))
             return {"alive": pid not in self.exit_codes and process_alive(pid), "exit_code": self.exit_codes.get(pid)}
         if op == "interrupt":
-            pid = int(message["pid"])  # type: ignore[arg-type]
+            pid = int(str(message["pid"]))
             if pid not in self.workers:
                 return {"interrupted": False}
             os.kill(pid, signal.SIGINT)
@@ -238,7 +238,7 @@ class RunWorkerPool:
         if pid == 0:  # the worker
             code = 1
             try:
-                self.server.socket.close()
+                self.server.socket.close()  # type: ignore[attr-defined]  # a TCPServer or UnixStreamServer
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 code = run_in_worker(run_id, serialized_instance_ref)

@@ -39,7 +39,9 @@ def parse_consumer_options(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise KafkaOptionsError(f"KAFKA_CONSUMER_OPTIONS is not JSON ({exc.msg} at {exc.pos})") from exc
     if not isinstance(options, dict) or not all(isinstance(v, str | int | float | bool) for v in options.values()):
-        raise KafkaOptionsError('KAFKA_CONSUMER_OPTIONS must be a JSON object of options, e.g. {"socket.timeout.ms": 30000}')
+        raise KafkaOptionsError(
+            'KAFKA_CONSUMER_OPTIONS must be a JSON object of options, e.g. {"socket.timeout.ms": 30000}'
+        )
     refused = sorted(set(options) & set(FIXED_OPTIONS))
     if refused:
         raise KafkaOptionsError(
@@ -72,11 +74,13 @@ class KafkaConsumerResource(ConfigurableResource):
     """
 
     client_id: str = ""
-    client_secret: str = Field("", repr=False)
+    client_secret: str = Field(default="", repr=False)
     bootstrap_servers: str = ""
     group_id: str = "gwtm-listeners"
     offset_reset: str = "latest"
-    extra_options_json: str = Field("", description="KAFKA_CONSUMER_OPTIONS: a JSON object of librdkafka options")
+    extra_options_json: str = Field(
+        default="", description="KAFKA_CONSUMER_OPTIONS: a JSON object of librdkafka options"
+    )
 
     @property
     def configured(self) -> bool:

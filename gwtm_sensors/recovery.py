@@ -48,6 +48,8 @@ class FailedPartition:
 def retryable(instance: DagsterInstance, run_id: str) -> bool:
     """False when a step failed with ``retryable: false`` in its failure metadata (a 4xx, an invalid notice)."""
     for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        if record.dagster_event is None:
+            continue
         failure = record.dagster_event.step_failure_data.user_failure_data
         flag = failure.metadata.get("retryable") if failure is not None else None
         if flag is not None and flag.value is False:

@@ -101,10 +101,12 @@ def poll_notices(
         # tick (every 5 s per sensor) need not pay.
         store = storage.object_store() if messages else None
         for message in messages:
-            if message.error() is not None:
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    context.log.error("Kafka error on %s: %s", topic, message.error())
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    context.log.error("Kafka error on %s: %s", topic, error)
                 continue
+            assert store is not None  # built above, since a message arrived
             raw = message.value() or b""
             where = f"{topic}[{message.partition()}]@{message.offset()}"
             notice, reason = None, None
@@ -119,7 +121,7 @@ def poll_notices(
                 except Exception as exc:  # noqa: BLE001 -- whatever a message holds, it must not stop the topic
                     reason = f"unparseable message ({type(exc).__name__}: {str(exc)[:200]})"
             if notice is None:
-                key = quarantine(store, raw, where, reason, keep_message=not oversized)
+                key = quarantine(store, raw, where, reason or "not a notice", keep_message=not oversized)
                 context.log.error("quarantined %s (%s): %s", where, key, reason)
                 quarantined.append(where)
             else:
@@ -134,7 +136,7 @@ def poll_notices(
                     ),
                 )
                 context.log.info("landed %s as partition %s", where, notice.partition_key)
-            cursor[str(message.partition())] = message.offset() + 1
+            cursor[str(message.partition())] = (message.offset() or 0) + 1
         if cursor:
             consumer.commit(offsets=[TopicPartition(topic, int(p), o) for p, o in cursor.items()], asynchronous=False)
     except BaseException:

@@ -95,3 +95,19 @@ def _close_kept_consumers():
     from gwtm_sensors.kafka import KEPT_CONSUMERS
 
     KEPT_CONSUMERS.close_all()
+
+
+#: Modules whose every test runs real servers, containers or a Dagster daemon.
+SERVER_MODULES = {
+    "test_containers", "test_daemon", "test_demo", "test_keystone", "test_migrate", "test_run_tags",
+    "test_run_workers", "test_sensors", "test_storage_backends",
+}  # fmt: skip
+#: Fixtures that start servers: a test using one is a server test wherever it lives.
+SERVER_FIXTURES = {"servers", "broker"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SERVER_MODULES or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)

@@ -200,7 +200,9 @@ class CountingProxy:
 
     def token_requests(self) -> int:
         """Tokens issued to clients through this proxy (``POST /v3/auth/tokens``)."""
-        return sum(1 for method, path in self.requests if method == "POST" and path.rstrip("/").endswith("/auth/tokens"))
+        return sum(
+            1 for method, path in self.requests if method == "POST" and path.rstrip("/").endswith("/auth/tokens")
+        )
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -255,7 +257,11 @@ class KeystoneSwiftServer(_ProcessServer):
         swift_dir.mkdir()
         for kind in self.KINDS:
             builder = str(swift_dir / f"{kind}.builder")
-            for args in (["create", "0", "1", "1"], ["add", f"r1z1-127.0.0.1:{self.ports[kind]}/d1", "1"], ["rebalance"]):
+            for args in (
+                ["create", "0", "1", "1"],
+                ["add", f"r1z1-127.0.0.1:{self.ports[kind]}/d1", "1"],
+                ["rebalance"],
+            ):
                 subprocess.run(["/usr/bin/python3", "/usr/bin/swift-ring-builder", builder, *args], check=False, capture_output=True)  # fmt: skip
             (self.workdir / f"{kind}-server.conf").write_text(
                 SWIFT_SERVER_CONF.format(devices=devices, port=self.ports[kind], swift_dir=swift_dir, kind=kind, workers=1)

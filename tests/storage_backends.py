@@ -153,7 +153,12 @@ class Servers:
 
     def _keystone_backend(self, name: str, base: dict[str, object]) -> Backend:
         ks = self.keystone_swift
-        common = {"storage_bucket_source": "swift", "os_auth_url": ks.auth_url, "os_container_name": unique_name(), **base}
+        common = {
+            "storage_bucket_source": "swift",
+            "os_auth_url": ks.auth_url,
+            "os_container_name": unique_name(),
+            **base,
+        }
         if name == "swift-keystone-password":
             credentials = {"os_username": USER, "os_password": PASSWORD, "os_project_name": PROJECT}
             wrong, proxy = {"os_password": "not-the-key"}, "catalog"

@@ -87,9 +87,12 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
             stack.compose("restart", "-t", "30", "daemon", timeout=300)
             _publish(stack, life[3:])
             expected = ["EarlyWarning", "Preliminary", "Initial", "Update", "Update", "Update-ExtCoinc", "Retraction"]
-            posted = lambda: [
-                r.body["alert_type"] for r in api.state.posted("post_alert") if r.body["graceid"] == "MS181101ab"
-            ]
+
+            def posted() -> list[str]:
+                return [
+                    r.body["alert_type"] for r in api.state.posted("post_alert") if r.body["graceid"] == "MS181101ab"
+                ]
+
             wait_for(lambda: len(posted()) >= len(expected), 600, "every MS181101ab record after the restart")
             time.sleep(15)  # anything posted twice would arrive now
             assert posted() == expected

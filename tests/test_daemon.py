@@ -139,7 +139,10 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     launched = subprocess.run([str(cli), "replay", "--launch", "--workspace", str(REPO / "workspace.yaml")],
                               env=daemon.env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert launched.returncode == 0, launched.stderr[-2000:]
-    replayed = lambda: [r for r in daemon.runs(DagsterRunStatus.SUCCESS) if REPLAY_TAG in r.tags]
+
+    def replayed() -> list:
+        return [r for r in daemon.runs(DagsterRunStatus.SUCCESS) if REPLAY_TAG in r.tags]
+
     # The API's del_test_alerts swept the files of the mock IceCube event MS230427r (not named for today +-1 day)
     # from test/, its landed notice too, as the real server does: every notice still stored is replayed.
     assert not store.exists(f"test/incoming/{parse_icecube_key('MS230427r')}.json")

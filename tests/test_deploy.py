@@ -184,15 +184,11 @@ def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_pat
     )  # fmt: skip
     webserver = None
     try:
-        healthy = lambda: (
-            subprocess.run(
-                [f"{bin_dir}/dagster", "api", "grpc-health-check", "-p", str(grpc_port)],
-                env=env,
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        )
+
+        def healthy() -> bool:
+            command = [f"{bin_dir}/dagster", "api", "grpc-health-check", "-p", str(grpc_port)]
+            return subprocess.run(command, env=env, capture_output=True, check=False).returncode == 0
+
         wait_for(healthy, 120, "the code server's gRPC health check", interval_s=1)
         webserver = subprocess.Popen(
             [f"{bin_dir}/dagster-webserver", "-h", "127.0.0.1", "-p", str(ui_port), "-w", str(workspace)],

@@ -57,7 +57,7 @@ def direct_ranking(sky: MultiOrderSkyMap, columns: dict, config) -> list[tuple[s
         if kept:
             break
     weights = []
-    for row, cell, d, m in kept:
+    for _row, cell, d, m in kept:
         pdf = math.exp(-0.5 * ((d - mu[cell]) / sigma[cell]) ** 2) / (sigma[cell] * math.sqrt(2 * math.pi))
         weights.append(density[cell] * norm[cell] * pdf * m)
     total = sum(weights)

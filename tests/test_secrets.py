@@ -34,7 +34,9 @@ CONNECTION_STRING = (
 )
 
 
-@pytest.mark.parametrize("backend", ["s3", "abfs", "abfs-connection-string", "swift", "swift-appcred", "swift-deployed"])
+@pytest.mark.parametrize(
+    "backend", ["s3", "abfs", "abfs-connection-string", "swift", "swift-appcred", "swift-deployed"]
+)
 def test_every_backends_secrets_are_env_vars(backend, monkeypatch, tmp_path):
     env = {"API_TOKEN": SECRETS["API_TOKEN"], "KAFKA_CLIENT_SECRET": SECRETS["KAFKA_CLIENT_SECRET"]}
     if backend == "s3":

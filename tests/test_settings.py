@@ -139,4 +139,8 @@ def test_kafka_consumer_options_that_break_exactly_once_or_librdkafka_stop_the_l
 def test_kafka_consumer_options_default_to_ipv4_and_pass_through():
     assert build_resources(GWTMSettings())["kafka"].consumer_config()["broker.address.family"] == "v4"
     config = build_resources(GWTMSettings(kafka_consumer_options='{"broker.address.family": "any", "socket.timeout.ms": 30000}'))["kafka"].consumer_config()  # fmt: skip
-    assert (config["broker.address.family"], config["socket.timeout.ms"], config["enable.auto.commit"]) == ("any", 30000, False)
+    assert (config["broker.address.family"], config["socket.timeout.ms"], config["enable.auto.commit"]) == (
+        "any",
+        30000,
+        False,
+    )

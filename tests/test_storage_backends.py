@@ -2,8 +2,8 @@
 
 import hashlib
 import os
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
@@ -179,10 +179,9 @@ def test_the_asset_graph_materializes_into_the_backend_and_reads_back_identical(
 
 def test_the_galaxy_catalog_comes_from_the_backend_once_and_again_when_it_changes(backend, tmp_path):
     from gwtm_assets.definitions import build_definitions, galaxy_catalog_resource
+    from gwtm_assets.io.galaxy_catalog import load_catalog
     from gwtm_assets.settings import ConfigurationError
     from gwtm_assets.testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
-
-    from gwtm_assets.io.galaxy_catalog import load_catalog
 
     sources = [write_nedlvs_fits(tmp_path / f"{n}.fits", synthetic_galaxies(n, seed=n)) for n in (300, 500)]
     expected = [sorted(load_catalog(str(path)).name) for path in sources]  # galaxies without distance or mass drop
@@ -191,7 +190,9 @@ def test_the_galaxy_catalog_comes_from_the_backend_once_and_again_when_it_change
     backend.store().put(key, first)
     # The .ini's own CATALOG_PATH does not exist: the object replaces it, as on the deployed pods.
     ini = write_galaxy_ini(tmp_path / "gal_catalog_config.ini", tmp_path / "not-here.fits")
-    settings = backend.settings.model_copy(update={"path_to_galaxy_catalog_config": str(ini), "galaxy_catalog_key": key})
+    settings = backend.settings.model_copy(
+        update={"path_to_galaxy_catalog_config": str(ini), "galaxy_catalog_key": key}
+    )
 
     _, catalog = galaxy_catalog_resource(settings).load()
     assert sorted(catalog.name) == expected[0]
@@ -205,5 +206,8 @@ def test_the_galaxy_catalog_comes_from_the_backend_once_and_again_when_it_change
     assert local.read_bytes() == second and sorted(catalog.name) == expected[1]
 
     missing = settings.model_copy(update={"galaxy_catalog_key": f"{backend.prefix}galaxy_catalog/absent.fits"})
-    with pytest.raises(ConfigurationError, match=rf"GALAXY_CATALOG_KEY=.*absent.fits: {backend.settings.storage_bucket_source}: .*does not exist"):
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"GALAXY_CATALOG_KEY=.*absent.fits: {backend.settings.storage_bucket_source}: .*does not exist",
+    ):
         build_definitions(missing)

@@ -197,7 +197,7 @@ def api_record(
         record = alert_record(
             notice,
             label,
-            decoded and decoded.statistics,
+            decoded.statistics if decoded else None,
             listener_config.observing_run,
             # the key of the flat map alert_files writes for this record, which the site opens
             skymap_fits_url=map_owner and product_key(notice, map_owner, ".fits.gz"),

@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from typing import Any
 
 from dagster import AssetExecutionContext, MetadataValue, Output
 
@@ -50,7 +51,7 @@ def skymap_plot(
             lat_field=lat_field,
             galaxies=galaxies if label == "" else (),
         )
-    metadata = {
+    metadata: dict[str, Any] = {
         "compute_ms": round(1000 * (time.perf_counter() - started), 1),
         "gbm_occultation": gbm_visible is not None,
         "lat_field": lat_field is not None,

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ _ARRAYS = ("nest29", "ra_deg", "dec_deg", "distance_mpc", "mstar", "name")
 #: NED-LVS columns (the FITS table GWTM uses).
 NEDLVS_COLUMNS = {"name": "objname", "ra_deg": "ra", "dec_deg": "dec", "distance_mpc": "DistMpc", "mstar": "Mstar"}
 #: GLADE+ text columns (0-based, whitespace-separated, "null" for missing): Dálya et al. 2022, Table 2.
-GLADE_PLUS_COLUMNS = {
+GLADE_PLUS_COLUMNS: dict[str, Any] = {
     "glade_no": 0,
     "names": (2, 3, 4, 5, 6),  # GWGC, HyperLEDA, 2MASS, WISExSCOS, SDSS-DR16Q
     "ra_deg": 8,
@@ -81,7 +82,8 @@ def _glade_lines(path: Path) -> Iterator[list[str]]:
 def read_glade_plus(path: Path) -> dict[str, np.ndarray]:
     """GLADE+ text: name (first catalogue name present, else ``GLADE+ <no>``), ra, dec, d_L (Mpc), M* (10^10 M_sun)."""
     c = GLADE_PLUS_COLUMNS
-    names, numbers = [], {key: [] for key in ("ra_deg", "dec_deg", "distance_mpc", "mstar")}
+    names: list[str] = []
+    numbers: dict[str, list[float]] = {key: [] for key in ("ra_deg", "dec_deg", "distance_mpc", "mstar")}
 
     def value(text: str) -> float:
         return np.nan if text == "null" else float(text)

@@ -2,7 +2,9 @@
 
 import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from dagster import (
     AssetRecordsFilter,
@@ -76,7 +78,7 @@ def _materialized_objects(context: InputContext) -> list[str] | None:
     if not records or records[0].asset_materialization is None:
         return None
     objects = records[0].asset_materialization.metadata.get("objects")
-    return list(objects.value) if objects is not None else []
+    return [str(key) for key in cast(Sequence[str], objects.value)] if objects is not None else []
 
 
 class IncomingNoticeIOManager(ConfigurableIOManager):
@@ -102,7 +104,7 @@ class PickledValueIOManager(ConfigurableIOManager):
     storage: ResourceDependency[ProductStorage]
     prefix: str = "intermediates"
 
-    def _key(self, asset_path: list[str], partition_key: str | None) -> str:
+    def _key(self, asset_path: Sequence[str], partition_key: str | None) -> str:
         return f"{self.prefix}/{'/'.join(asset_path)}/{partition_key or '__unpartitioned__'}.pickle"
 
     def handle_output(self, context: OutputContext, obj: object) -> None:

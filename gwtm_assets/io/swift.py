@@ -40,9 +40,7 @@ class SwiftObjectStore:
         if _is_keystone_error(exc):
             return self._keystone_error(action, where, exc, status)
         if status == 401 or "Unauthorized" in str(exc) or "authenticat" in str(exc).lower():
-            return StorageError(
-                f"swift: authentication failed to {action} {where}: check {self.credential_variables}"
-            )
+            return StorageError(f"swift: authentication failed to {action} {where}: check {self.credential_variables}")
         if status == 403:
             return StorageError(f"swift: not allowed to {action} {where} (403)")
         if status == 404:
@@ -73,7 +71,9 @@ class SwiftObjectStore:
                 "(or OS_REGION_NAME)"
             )
         if isinstance(exc, exceptions.ConnectionError):
-            return StorageError(f"swift: cannot reach Keystone at OS_AUTH_URL to {action} {where}: {type(exc).__name__}")
+            return StorageError(
+                f"swift: cannot reach Keystone at OS_AUTH_URL to {action} {where}: {type(exc).__name__}"
+            )
         return StorageError(f"swift: Keystone failed to {action} {where}: {type(exc).__name__} {status or ''}".rstrip())
 
     def ensure_container(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..io.io_managers import incoming_notice_key
@@ -56,11 +57,17 @@ def stored_notices(store: ObjectStore) -> list[tuple[str, bytes]]:
     return [(key, raw) for raw, key in found.items()]
 
 
-def notices_oldest_first(store: ObjectStore | None, paths: list[str | Path] | None = None) -> list[tuple[str, bytes]]:
+def notices_oldest_first(
+    store: ObjectStore | None, paths: Sequence[str | Path] | None = None
+) -> list[tuple[str, bytes]]:
     """``(where, raw)`` of the given files, or of every notice in ``store`` when none are given, oldest first."""
     if not paths and store is None:
         raise ValueError("give notice files or a store to read them from")
-    notices = [(str(p), Path(p).read_bytes()) for p in paths] if paths else stored_notices(store)
+    if paths:
+        notices = [(str(p), Path(p).read_bytes()) for p in paths]
+    else:
+        assert store is not None
+        notices = stored_notices(store)
     return sorted(notices, key=lambda item: (notice_order(item[1]), item[0]))
 
 

@@ -19,8 +19,8 @@ class AzureProductStorage(ProductStorage):
     connection_string: str = Field(
         "", repr=False, description="AZURE_STORAGE_CONNECTION_STRING (Azurite, other endpoints), instead of `azure`"
     )
-    retries: int = Field(3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
-    timeout_s: float = Field(60.0, description="read timeout per request (connect: 10 s)")
+    retries: int = Field(default=3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
+    timeout_s: float = Field(default=60.0, description="read timeout per request (connect: 10 s)")
 
     def cloud_store(self) -> ObjectStore:
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
@@ -30,6 +30,7 @@ class AzureProductStorage(ProductStorage):
         if self.connection_string:
             service = BlobServiceClient.from_connection_string(self.connection_string)
         else:
+            assert self.azure is not None, "AzureProductStorage needs a connection string or an azure resource"
             service = self._clients.enter_context(self.azure.get_client())
         # The SDK's default retry waits 15 s, 18 s, 24 s: too long for a notice; same client, our policy.
         # Objects move in CHUNK_BYTES blocks both ways (bounded memory; one large single PUT is refused by some endpoints).
@@ -45,4 +46,4 @@ class AzureProductStorage(ProductStorage):
         if self.connection_string:
             parts = connection_string_parts(self.connection_string)
             return parts.get("BlobEndpoint") or parts.get("AccountName", "")
-        return self.azure.account_url
+        return self.azure.account_url if self.azure is not None else ""

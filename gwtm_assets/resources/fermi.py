@@ -52,15 +52,17 @@ def _is_url(source: str) -> bool:
 class FermiEphemerisResource(ConfigurableResource):
     """Element sets (``FERMI_TLE_SOURCE``) and FT2 pointing (``FERMI_FT2_SOURCE``), cached under ``cache_dir``."""
 
-    tle_source: str = Field("", description="URL of a GP/TLE service, or a TLE file or directory of them")
+    tle_source: str = Field(default="", description="URL of a GP/TLE service, or a TLE file or directory of them")
     ft2_source: str = Field(
         "", description="Directory of FT2 files, or a URL template formatted with the signal time ({time:%Y%m%d})"
     )
-    cache_dir: str = Field(..., description="Where fetched element sets and FT2 files are kept")
-    tle_max_age_days: float = Field(7.0, description="Older element sets (from the signal) are not used")
-    tle_refresh_days: float = Field(1.0, description="Fetch from a URL source when the nearest cached set is older")
-    fetch_timeout_s: float = Field(10.0, description="Timeout of one fetch")
-    fetch_interval_s: float = Field(600.0, description="At most one fetch per source per interval")
+    cache_dir: str = Field(default=..., description="Where fetched element sets and FT2 files are kept")
+    tle_max_age_days: float = Field(default=7.0, description="Older element sets (from the signal) are not used")
+    tle_refresh_days: float = Field(
+        default=1.0, description="Fetch from a URL source when the nearest cached set is older"
+    )
+    fetch_timeout_s: float = Field(default=10.0, description="Timeout of one fetch")
+    fetch_interval_s: float = Field(default=600.0, description="At most one fetch per source per interval")
 
     def _cache(self, kind: str) -> Path:
         path = Path(self.cache_dir) / kind

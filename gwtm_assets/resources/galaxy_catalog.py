@@ -28,8 +28,10 @@ class GalaxyCatalogResource(ConfigurableResource):
     code location loads.
     """
 
-    config_path: str = Field("", description="The galaxy catalog .ini ([GALAXIES] CATALOG_PATH, CREDZONE, ...)")
-    catalog_path: str = Field("", description="The catalog file instead of the .ini's CATALOG_PATH (a fetched copy)")
+    config_path: str = Field(default="", description="The galaxy catalog .ini ([GALAXIES] CATALOG_PATH, CREDZONE, ...)")
+    catalog_path: str = Field(
+        default="", description="The catalog file instead of the .ini's CATALOG_PATH (a fetched copy)"
+    )
 
     _config: GalaxyRankingConfig | None = PrivateAttr(default=None)
     _catalog: GalaxyCatalog | None = PrivateAttr(default=None)

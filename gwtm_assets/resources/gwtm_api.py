@@ -59,7 +59,7 @@ def galaxy_list_ids_matching(entries: list[dict[str, Any]], galaxies: list[dict[
     by_list: dict[int, list[tuple[str, int]]] = {}
     for entry in entries:
         if "listid" in entry:
-            by_list.setdefault(entry["listid"], []).append((entry.get("name"), entry.get("rank")))
+            by_list.setdefault(entry["listid"], []).append((entry["name"], entry["rank"]))
     return {listid for listid, held in by_list.items() if sorted(held) == wanted}
 
 
@@ -76,7 +76,7 @@ class GWTMApiResource(ConfigurableResource):
     """
 
     api_base: str = ""
-    api_token: str = Field("", repr=False)
+    api_token: str = Field(default="", repr=False)
     enabled: bool = True
     timeout_s: float = 30.0
     max_attempts: int = 5
@@ -119,7 +119,7 @@ class GWTMApiResource(ConfigurableResource):
                 "GWTM API %s failed (attempt %d), retrying: %s",
                 endpoint,
                 state.attempt_number,
-                state.outcome.exception(),
+                state.outcome.exception() if state.outcome else None,
             ),
         )
 

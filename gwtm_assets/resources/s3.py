@@ -32,9 +32,9 @@ def s3_client(resource: S3Resource, timeout_s: float = 60.0) -> Any:
 class S3ProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=s3``: bucket ``AWS_BUCKET``, keys ``<dir>/<file>``."""
 
-    bucket: str = Field("gwtreasuremap", description="S3 bucket (AWS_BUCKET)")
+    bucket: str = Field(default="gwtreasuremap", description="S3 bucket (AWS_BUCKET)")
     s3: S3Resource
-    timeout_s: float = Field(60.0, description="read timeout per request (connect: 10 s)")
+    timeout_s: float = Field(default=60.0, description="read timeout per request (connect: 10 s)")
 
     def cloud_store(self) -> ObjectStore:
         from ..io.s3 import S3ObjectStore

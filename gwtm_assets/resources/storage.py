@@ -19,10 +19,10 @@ class ProductStorage(ConfigurableResource):
     runs end to end and nothing reaches the configured bucket.
     """
 
-    backend: str = Field("local", description="local, s3, abfs or swift")
-    local_dir: str = Field("./gwtm-data", description="Root of the local backend")
+    backend: str = Field(default="local", description="local, s3, abfs or swift")
+    local_dir: str = Field(default="./gwtm-data", description="Root of the local backend")
     writes_enabled: bool = True
-    scratch_dir: str = Field("./gwtm-data/.dry-run", description="Local stand-in when writes are disabled")
+    scratch_dir: str = Field(default="./gwtm-data/.dry-run", description="Local stand-in when writes are disabled")
 
     _store: ObjectStore | None = PrivateAttr(default=None)
     _clients: ExitStack = PrivateAttr(default_factory=ExitStack)

@@ -81,16 +81,18 @@ class SwiftResource(ConfigurableResource):
 
     auth_url: str = Field(description="Keystone v3 (`.../v3`) or v1 (`.../auth/v1.0`) endpoint")
     username: str = ""
-    password: str = Field("", repr=False)
+    password: str = Field(default="", repr=False)
     project_name: str = ""
     user_domain_name: str = "Default"
     project_domain_name: str = "Default"
     application_credential_id: str = ""
-    application_credential_secret: str = Field("", repr=False)
+    application_credential_secret: str = Field(default="", repr=False)
     region_name: str = ""
-    storage_url: str = Field("", description="Object-storage URL (OS_STORAGE_URL) instead of the service catalog's")
+    storage_url: str = Field(
+        default="", description="Object-storage URL (OS_STORAGE_URL) instead of the service catalog's"
+    )
     timeout_s: float = 60.0
-    retries: int = Field(3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
+    retries: int = Field(default=3, description="attempts on connection errors and 5xx, backoff 1, 2, 4 s")
 
     def auth(self) -> SwiftAuth:
         return swift_auth(
@@ -153,7 +155,7 @@ class SwiftResource(ConfigurableResource):
 class SwiftProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=swift``: container ``OS_CONTAINER_NAME``, objects ``<dir>/<file>``."""
 
-    container: str = Field("gwtreasuremap", description="Swift container (OS_CONTAINER_NAME)")
+    container: str = Field(default="gwtreasuremap", description="Swift container (OS_CONTAINER_NAME)")
     swift: SwiftResource
 
     def cloud_store(self) -> ObjectStore:

@@ -150,7 +150,7 @@ def contours_geojson(
 
         areas_deg2 = tuple(credible_areas_deg2(sky, levels))
     features = []
-    for level, area in zip(levels, areas_deg2):
+    for level, area in zip(levels, areas_deg2, strict=True):
         order = contour_order(sky, area, max_pixels)
         rings = boundary_rings(order, credible_region_pixels(sky, level, order))
         pixel_size_rad = np.sqrt(order_pixel_area_sr(order))

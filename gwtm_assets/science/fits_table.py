@@ -10,6 +10,7 @@ reader does not handle (scaled or variable-length columns, heap data) raises
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -45,9 +46,9 @@ def _value(text: str) -> object:
         return value
 
 
-def read_header(data: bytes, offset: int) -> tuple[dict[str, object], int]:
+def read_header(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
     """Header cards from ``offset``: ``({keyword: value}, offset of the data)``; COMMENT/HISTORY/blank skipped."""
-    header: dict[str, object] = {}
+    header: dict[str, Any] = {}
     position = offset
     while True:
         if position + BLOCK > len(data):
@@ -64,7 +65,7 @@ def read_header(data: bytes, offset: int) -> tuple[dict[str, object], int]:
             header[keyword] = _value(card[10:])
 
 
-def _data_bytes(header: dict[str, object]) -> int:
+def _data_bytes(header: dict[str, Any]) -> int:
     naxis = int(header.get("NAXIS", 0))
     if naxis == 0:
         return 0
@@ -73,7 +74,7 @@ def _data_bytes(header: dict[str, object]) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def read_bintable(data: bytes, extension: int = 1) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+def read_bintable(data: bytes, extension: int = 1) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(header, {column: native-endian array})`` of binary-table extension ``extension`` of a FITS file."""
     if not data.startswith(b"SIMPLE  ="):
         raise UnsupportedFITS("not a FITS file")
@@ -84,7 +85,7 @@ def read_bintable(data: bytes, extension: int = 1) -> tuple[dict[str, object], d
     header, offset = read_header(data, offset)
     if header.get("XTENSION") != "BINTABLE" or int(header.get("PCOUNT", 0)) != 0:
         raise UnsupportedFITS("extension is not a plain binary table")
-    fields = []
+    fields: list[Any] = []
     for i in range(1, int(header["TFIELDS"]) + 1):
         if f"TSCAL{i}" in header or f"TZERO{i}" in header:
             raise UnsupportedFITS(f"column {i} is scaled")
@@ -106,5 +107,5 @@ def read_bintable(data: bytes, extension: int = 1) -> tuple[dict[str, object], d
     if offset + rows * row_bytes > len(data):
         raise UnsupportedFITS("table runs past the end of the file")
     table = np.frombuffer(data, dtype=dtype, count=rows, offset=offset)
-    columns = {name: table[name].astype(table[name].dtype.newbyteorder("="), copy=True) for name in dtype.names}
+    columns = {name: table[name].astype(table[name].dtype.newbyteorder("="), copy=True) for name in dtype.names or ()}
     return header, columns

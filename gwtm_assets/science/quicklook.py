@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,8 @@ TOP_GALAXIES = 10
 def moc_json_to_nested_mask(moc: Mapping[str, Sequence[int]], order: int) -> np.ndarray:
     """A NESTED boolean HEALPix map at ``order``: the pixels a MOC (IVOA JSON, ``{"order": [ipix, ...]}``) touches."""
     mask = np.zeros(12 << (2 * order), dtype=bool)
-    for moc_order, ipix in moc.items():
-        ipix = np.asarray(ipix, dtype=np.int64)
+    for moc_order, cells in moc.items():
+        ipix = np.asarray(cells, dtype=np.int64)
         shift = 2 * (order - int(moc_order))
         if ipix.size == 0:
             continue
@@ -67,14 +68,14 @@ def skymap_png(
     probability = rasterize(sky, order)["PROB"]
     figure = plt.figure(figsize=(8, 4.6), dpi=dpi)
     try:
-        ax = figure.add_axes([0.03, 0.12, 0.94, 0.78], projection="astro hours mollweide")
+        ax: Any = figure.add_axes((0.03, 0.12, 0.94, 0.78), projection="astro hours mollweide")
         ax.grid(linewidth=0.4, alpha=0.5)
         ax.imshow_hpx((probability, "ICRS"), nested=True, cmap="cylon", order="nearest-neighbor")
         levels = credible_levels_nested(probability)
         ax.contour_hpx((100 * levels, "ICRS"), nested=True, levels=[50, 90], colors="navy",
                        linewidths=1.0, linestyles=["solid", "dashed"], order="nearest-neighbor")  # fmt: skip
         world = ax.get_transform("world")
-        handles = [plt.Line2D([], [], color="navy", label="50%"),
+        handles: list[Any] = [plt.Line2D([], [], color="navy", label="50%"),
                    plt.Line2D([], [], color="navy", linestyle="dashed", label="90%")]  # fmt: skip
         if gbm_visible is not None:
             occulted = ~moc_json_to_nested_mask(gbm_visible, COVERAGE_ORDER)

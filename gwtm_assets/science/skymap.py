@@ -416,7 +416,7 @@ def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int
     pieces = [
         compressor.compress(fits.PrimaryHDU().header.tostring().encode("ascii")),
         compressor.compress(header.tostring().encode("ascii")),
-        compressor.compress(memoryview(table).cast("B")),
+        compressor.compress(memoryview(table).cast("B")),  # type: ignore[arg-type]  # numpy arrays are buffers
         compressor.compress(b"\0" * (-table.nbytes % FITS_BLOCK)),
         compressor.flush(),
     ]

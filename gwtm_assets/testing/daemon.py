@@ -74,10 +74,17 @@ class DagsterDaemon:
                 )  # fmt: skip
         return self
 
+    @property
+    def started(self) -> subprocess.Popen:
+        """The process ``start`` began (an error before it)."""
+        if self.process is None:
+            raise RuntimeError("DagsterDaemon.start() was not called")
+        return self.process
+
     def kill(self) -> None:
         """SIGKILL the daemon, its code server, the run-worker pool and every run worker (their process groups)."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        os.killpg(self.started.pid, signal.SIGKILL)
+        self.started.wait(timeout=30)
         self._stop_pool(grace_s=0)
 
     def _stop_pool(self, grace_s: float = 3) -> None:
@@ -93,25 +100,25 @@ class DagsterDaemon:
 
     def terminate(self, timeout_s: float = 60) -> int:
         """SIGTERM the daemon (as Kubernetes does) and return its exit code."""
-        self.process.send_signal(signal.SIGTERM)
+        self.started.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=timeout_s)
+            return self.started.wait(timeout=timeout_s)
         finally:
             self.stop_group()
 
     def stop_all(self, grace_s: float = 6) -> None:
         """SIGTERM the whole process group (dagster dev, its webserver, daemon, code server, run workers) and the
         run-worker pool's, then SIGKILL what is left after ``grace_s``. Never raises."""
-        if not _signal_group(self.process.pid, signal.SIGTERM):
+        if not _signal_group(self.started.pid, signal.SIGTERM):
             return
         if self.pool is not None:  # at the same time: the pool's workers stop with their runs' daemon
             _signal_group(self.pool.pid, signal.SIGTERM)
-        _waited(self.process, grace_s)
+        _waited(self.started, grace_s)
         self.stop_group()
-        _waited(self.process, 5)
+        _waited(self.started, 5)
 
     def stop_group(self) -> None:
-        _signal_group(self.process.pid, signal.SIGKILL)
+        _signal_group(self.started.pid, signal.SIGKILL)
         self._stop_pool()
 
     def log(self) -> str:
@@ -139,4 +146,4 @@ class DagsterDaemon:
     def materializations(self, asset: str) -> list[tuple[str, float]]:
         """``(partition key, unix time)`` of every materialization of ``asset``."""
         records = self.instance.fetch_materializations(AssetKey(asset), limit=10_000).records
-        return [(r.partition_key, r.timestamp) for r in records]
+        return [(r.partition_key or "", r.timestamp) for r in records]

@@ -320,7 +320,7 @@ class GWTMApiTestServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}{prefix}"
 
-    def start(self) -> GWTMApiTestServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 

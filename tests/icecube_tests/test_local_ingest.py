@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.local_ingest import ingest_with_local_api, main
+from tests.local_ingest import ingest_with_local_api, main  # noqa: E402 -- runnable as a script
 
 SAMPLES = sorted((ROOT / "samples" / "icecube").glob("*.json"))
 

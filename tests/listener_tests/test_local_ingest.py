@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.local_ingest import ingest_with_local_api, main
+from tests.local_ingest import ingest_with_local_api, main  # noqa: E402 -- runnable as a script
 
 ORDER = ["earlywarning", "preliminary", "initial", "update", "ext-update", "retraction"]
 SAMPLES = [ROOT / "samples" / "ligo" / f"MS181101ab-{name}.json" for name in ORDER]
