@@ -43,6 +43,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_migration.py
 	$(BIN)/python benchmarks/bench_galaxy_list.py
 	$(BIN)/python benchmarks/bench_checks.py
+	$(BIN)/python benchmarks/bench_keystone_tokens.py
+	$(BIN)/python benchmarks/bench_broker_connections.py
 
 # PNGs of the UI after the demo (lineage, a partition's picture, checks, runs): needs Debian's chromium.
 ui-screenshots: install

@@ -179,3 +179,21 @@ def test_sensor_ticks_that_land_notices_ask_keystone_for_at_most_one_token(serve
         assert len([o for o in backend.store().list("test/incoming/")]) == 3
     finally:
         broker.stop()
+
+
+def test_the_rehearsal_step_dry_run_with_the_deployed_environment_posts_and_writes_nothing(servers, tmp_path):
+    """Switching over, step 3: the deployed variables with DRY_RUN=true (README)."""
+    ks = servers.keystone_swift
+    backend = servers.backend("swift-keystone-deployed", tmp_path)
+    with GWTMApiTestServer(admin_token=ADMIN_TOKEN) as api:
+        env = listener_env(ks, api.base, backend.settings.os_container_name, str(tmp_path / "local"))
+        env |= {"DRY_RUN": "true", "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+        os.makedirs(env["DAGSTER_HOME"])
+        done = subprocess.run(
+            [sys.executable, "-m", "gwtm_assets.cli", "ingest", str(sample("MS181101ab-preliminary"))],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert [r for r in api.state.requests if r.method == "POST"] == []
+    assert list(backend.fresh_store().list("")) == []  # the container holds nothing
+    assert (tmp_path / "local" / ".dry-run" / "test" / "MS181101ab-Preliminary.fits.gz").is_file()

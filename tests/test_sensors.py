@@ -246,3 +246,23 @@ def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, s
             break
     assert len(result.run_requests) == 1
     kafka.discard_consumer(purpose)
+
+
+def test_a_tick_that_fails_drops_its_consumer_and_the_next_tick_lands_the_notice(broker, settings, tmp_path):
+    from gwtm_sensors.kafka import KEPT_CONSUMERS
+
+    topic = "igwn.gwalert.failing"
+    broker.create_topic(topic)
+    kafka = KafkaConsumerResource(bootstrap_servers=broker.bootstrap, group_id="g-fail", offset_reset="earliest")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the storage directory should be")
+    broken = settings.model_copy(update={"local_storage_dir": str(blocked / "storage")})
+    ligo_sensor, _ = build_sensors(True, ligo_topic=topic)
+    instance = DagsterInstance.ephemeral()
+    broker.produce(topic, [sample("MS181101ab-preliminary").read_bytes()])
+    key = kafka.consumer_key(f"incoming_gw_notice:{topic}")
+    with pytest.raises(Exception, match="cannot write test/incoming/MS181101ab-Preliminary"):
+        _tick(ligo_sensor, instance, build_resources(broken) | {"kafka": kafka})
+    assert not [k for k in KEPT_CONSUMERS._consumers if k[1:] == key]  # dropped, not kept broken
+    result = _tick(ligo_sensor, instance, build_resources(settings) | {"kafka": kafka})
+    assert len(result.run_requests) == 1  # nothing was committed by the failed tick: the notice is read again
