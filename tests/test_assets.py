@@ -268,18 +268,30 @@ def test_science_checks_are_recorded_per_alert_partition(settings, api_server):
         assert all(e.passed for e in evaluations)
 
 
-def test_skymap_plot_is_shown_inline_and_drawn_after_the_record(settings, api_server):
+@pytest.mark.parametrize("with_fermi", [True, False])
+def test_skymap_plot_is_shown_inline_and_drawn_after_the_record(settings, api_server, tmp_path, with_fermi):
     from dagster import AssetKey
 
+    if with_fermi:  # an element set at the signal's epoch and an FT2 file covering it: both layers drawn
+        from gwtm_assets.resources.fermi import fermi_met
+        from gwtm_assets.testing.fermi_fixtures import write_ft2
+
+        from .test_visibility import S230518H, write_element_sets
+
+        tle, ft2 = write_element_sets(tmp_path / "fermi.tle", [S230518H]), tmp_path / "ft2"
+        ft2.mkdir()
+        write_ft2(ft2 / "ft2_20230518.fits", fermi_met(S230518H) - 3600, fermi_met(S230518H) + 3600, 200.0, 30.0)
+        settings = settings.model_copy(update={"fermi_tle_source": str(tle), "fermi_ft2_source": str(ft2)})
     instance = DagsterInstance.ephemeral()
     assert all(r.success for r in ingest_files([sample("S230518h-preliminary")], settings, instance))
     [record] = instance.fetch_materializations(AssetKey("skymap_plot"), limit=1).records
     metadata = record.asset_materialization.metadata
     picture = metadata["S230518h-Preliminary-skymap.png"].value
     assert picture.startswith("![fit/S230518h-Preliminary-skymap.png](data:image/png;base64,")
-    # Drawn with the Fermi coverage when the visibility asset made it (the bundled element sets are of 2017).
-    assert metadata["gbm_occultation"].value == _store(settings).exists("fit/S230518h-Fermi.json")
-    assert metadata["lat_field"].value == _store(settings).exists("fit/S230518h-LAT.json")
+    # Drawn with the Fermi coverage exactly when the visibility asset made it.
+    assert metadata["gbm_occultation"].value is with_fermi
+    assert metadata["lat_field"].value is with_fermi
+    assert _store(settings).exists("fit/S230518h-Fermi.json") is with_fermi
     assert _store(settings).exists("fit/S230518h-Preliminary-skymap.png")
     [posted] = instance.fetch_materializations(AssetKey("api_record"), limit=1).records
     assert posted.timestamp < record.timestamp

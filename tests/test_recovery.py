@@ -27,7 +27,9 @@ def test_a_rejected_record_fails_once_and_is_not_retried(settings, api_server):
     [result] = ingest_files([sample("S230518h-preliminary")], bad, instance)
     assert not result.success and "HTTP 401" in result.error
     assert len(api_server.state.requests) == 1  # no tenacity, asset or run retry of a 4xx
-    assert failed_partitions(instance, "__ephemeral_asset_job__") == []  # nothing for the recovery sensor either
+    [run] = instance.get_runs()
+    assert run.is_failure
+    assert failed_partitions(instance, run.job_name) == []  # nothing for the recovery sensor either
 
 
 def test_failed_partitions_are_relaunched_once_the_api_answers_in_their_order(settings, api_server):
