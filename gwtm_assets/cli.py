@@ -140,7 +140,7 @@ def _dev_api(args: argparse.Namespace) -> int:
 
 def _run_workers(args: argparse.Namespace) -> int:
     from .logging_setup import configure_logging
-    from .run_workers import DEFAULT_PRELOAD, PoolUnavailable, RunWorkerPoolClient, serve
+    from .runtime.run_workers import DEFAULT_PRELOAD, PoolUnavailable, RunWorkerPoolClient, serve
 
     if args.check:
         try:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_api.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1")
     dev_api.add_argument("--token", default="dev-admin-token", help="the admin API_TOKEN it accepts")
     dev_api.set_defaults(func=_dev_api)
-    from .run_workers import ADDRESS_ENV, default_address
+    from .runtime.run_workers import ADDRESS_ENV, default_address
 
     run_workers = commands.add_parser(
         "run-workers",

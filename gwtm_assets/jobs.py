@@ -20,13 +20,10 @@ from dagster import (
 )
 
 from .partitions import gw_alert_partitions, icecube_notice_partitions
+from .run_tags import EVENT_TAG
 
 if TYPE_CHECKING:  # what define_asset_job returns; not exported by dagster
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
-EVENT_TAG = "gwtm/event"
-#: Dagster's tag naming the partition a run materializes.
-PARTITION_TAG = "dagster/partition"
 
 
 def event_of(partition_key: str) -> str:

@@ -35,8 +35,8 @@ from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
 from .resources.storage import ProductStorage
+from .run_tags import REPLAY_TAG
 
-REPLAY_TAG = "gwtm/replay"
 #: (job, partitions) per notice kind.
 _TARGETS = {"ligo": (ligo_alert_job, gw_alert_partitions), "icecube": (icecube_notice_job, icecube_notice_partitions)}
 

@@ -27,10 +27,11 @@ from dagster import (
     sensor,
 )
 
-from gwtm_assets.jobs import PARTITION_TAG, event_tags, icecube_notice_job, ligo_alert_job
+from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
 from gwtm_assets.resources.gwtm_api import GWTMApiError, GWTMApiResource
 from gwtm_assets.resources.settings import RecoveryConfig
 from gwtm_assets.resources.storage import ProductStorage
+from gwtm_assets.run_tags import PARTITION_TAG
 
 RECOVERY_TAG = "gwtm/recovery"
 JOBS = (ligo_alert_job, icecube_notice_job)

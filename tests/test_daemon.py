@@ -16,7 +16,7 @@ from dagster import DagsterRunStatus
 
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.replay import REPLAY_TAG
+from gwtm_assets.run_tags import REPLAY_TAG
 from gwtm_assets.testing.daemon import REPO, DagsterDaemon, wait_for
 from gwtm_assets.testing.tansu import TansuBroker
 

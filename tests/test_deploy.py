@@ -91,10 +91,10 @@ def test_helm_run_launcher_config_is_what_the_kubernetes_launcher_accepts():
     from dagster._config.config_type import ConfigType
     from dagster._config.field import resolve_to_config_type
 
-    from gwtm_assets.run_launcher_k8s import K8sWarmRunLauncher
+    from gwtm_assets.runtime.run_launcher_k8s import K8sWarmRunLauncher
 
     custom = yaml.safe_load((HELM / "values.yaml").read_text())["runLauncher"]["config"]["customRunLauncher"]
-    assert (custom["module"], custom["class"]) == ("gwtm_assets.run_launcher_k8s", "K8sWarmRunLauncher")
+    assert (custom["module"], custom["class"]) == ("gwtm_assets.runtime.run_launcher_k8s", "K8sWarmRunLauncher")
     config_type = resolve_to_config_type(K8sWarmRunLauncher.config_type())
     assert isinstance(config_type, ConfigType)
     result = process_config(config_type, custom["config"])

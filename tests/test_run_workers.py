@@ -16,8 +16,8 @@ import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.run_launcher import WORKER_PID_TAG, WORKER_TAG
-from gwtm_assets.run_workers import RunWorkerPoolClient, default_address
+from gwtm_assets.run_tags import WORKER_PID_TAG, WORKER_TAG
+from gwtm_assets.runtime.run_workers import RunWorkerPoolClient, default_address
 from gwtm_assets.testing.daemon import wait_for
 
 from .conftest import sample
@@ -125,7 +125,7 @@ def _answers(pool: RunWorkerPoolClient) -> bool:
 
 #: K8sRunLauncher's required options with an unreachable cluster: only the warm path may run.
 K8S_LAUNCHER = """run_launcher:
-  module: gwtm_assets.run_launcher_k8s
+  module: gwtm_assets.runtime.run_launcher_k8s
   class: K8sWarmRunLauncher
   config:
     service_account_name: gwtm

@@ -192,14 +192,14 @@ def instance_values() -> dict[str, Any]:
             "type": "CustomRunLauncher",
             "config": {
                 "customRunLauncher": {
-                    "module": "gwtm_assets.run_launcher_k8s",
+                    "module": "gwtm_assets.runtime.run_launcher_k8s",
                     "class": "K8sWarmRunLauncher",
                     "config": k8s_warm_launcher_config(),
                 }
             },
         },
         "dagsterDaemon": {
-            # Our queue (gwtm_assets/run_coordinator.py) tags every notice-partition run with its event, so runs
+            # Our queue (gwtm_assets/runtime/run_coordinator.py) tags every notice-partition run with its event, so runs
             # from the UI and backfills obey the one-run-per-event limit; the daemon and webserver run our image.
             "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Always"},
             "runCoordinator": {
@@ -207,7 +207,7 @@ def instance_values() -> dict[str, Any]:
                 "type": "CustomRunCoordinator",
                 "config": {
                     "customRunCoordinator": {
-                        "module": "gwtm_assets.run_coordinator",
+                        "module": "gwtm_assets.runtime.run_coordinator",
                         "class": "EventTaggingRunCoordinator",
                         "config": {
                             "max_concurrent_runs": 4,

@@ -1,0 +1,21 @@
+r"""Dagster instance plugins, loaded by module path from ``dagster.yaml`` (and the production instance, the Helm
+values) into the webserver, the daemon and the run-worker pool, never into the code location.
+
+- ``instance``: ``EventTaggingInstance``, tags notice-partition runs with their event when they are created.
+- ``run_coordinator``: ``EventTaggingRunCoordinator``, the run queue: tags, one run per event, half-second passes.
+- ``run_launcher``: ``WarmRunLauncher`` (runs to the warm pool, else a new process), ``LocalRunLauncher``.
+- ``run_launcher_k8s``: ``K8sWarmRunLauncher``, the same over ``K8sRunLauncher`` (a Job per backfill run).
+- ``run_workers``: ``gwtm-cron run-workers``, the pool that forks one warm worker per run.
+
+Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
+``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
+
+- ``dagster._core.launcher`` (``LaunchRunContext``, ``CheckRunHealthResult``, ``WorkerStatus``) and
+  ``DefaultRunLauncher``'s health check: the launcher contract.
+- ``dagster._core.run_coordinator`` (``QueuedRunCoordinator``, ``SubmitRunContext``): the queue.
+- ``dagster._core.instance`` ``RunDomain`` and ``DagsterInstance.create_run``: tagging at creation.
+- ``dagster._core.events.EngineEventData``, ``dagster._core.storage.dagster_run.DagsterRun``.
+- ``dagster._serdes`` (``ConfigurableClassData``, ``serialize_value``/``deserialize_value``): config and the
+  instance reference handed to a worker.
+- ``dagster._cli.api._execute_run_command_body`` (what ``dagster api execute_run`` runs): a worker's body.
+"""
