@@ -17,7 +17,7 @@ import time
 import psutil
 from dagster import DagsterInstance, build_sensor_context
 
-from gwtm_assets.definitions import build_resources
+from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.tansu import TansuBroker
 from gwtm_sensors.kafka import KafkaConsumerResource

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import psutil
 
-from gwtm_assets.definitions import build_storage
 from gwtm_assets.migrate import migrate
+from gwtm_assets.resources.builders import build_storage
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
 

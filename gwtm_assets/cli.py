@@ -61,10 +61,11 @@ def _launch_replay(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from .definitions import ConfigurationError, build_storage
     from .logging_setup import configure_logging
     from .migrate import migrate
+    from .resources.builders import build_storage
     from .resources.storage import opened_store
+    from .settings import ConfigurationError
 
     settings = GWTMSettings()
     configure_logging(settings)

@@ -13,13 +13,13 @@ from typing import Any, cast
 
 from dagster import DagsterEvent, DagsterInstance, materialize
 
-from .assets import icecube, ligo
-from .definitions import ICECUBE_ASSETS, LIGO_ASSETS, build_resources
+from .assets import ICECUBE_ASSETS, LIGO_ASSETS, icecube, ligo
 from .io.object_store import ObjectStore, StorageError
 from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.ligo import LigoNotice
 from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
+from .resources.builders import build_resources
 from .resources.storage import opened_store
 from .settings import GWTMSettings
 

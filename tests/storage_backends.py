@@ -10,8 +10,8 @@ from pathlib import Path
 
 import boto3
 
-from gwtm_assets.definitions import build_storage
 from gwtm_assets.io.object_store import ObjectStore
+from gwtm_assets.resources.builders import build_storage
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
 

@@ -6,12 +6,13 @@ import time
 import pytest
 from dagster import DagsterInstance, build_asset_context, materialize
 
-from gwtm_assets.assets import icecube, ligo
-from gwtm_assets.definitions import LIGO_ASSETS, build_definitions, build_resources
+from gwtm_assets.assets import LIGO_ASSETS, icecube, ligo
+from gwtm_assets.definitions import build_definitions
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.io_managers import incoming_notice_key
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.resources.builders import build_resources
 
 from .conftest import ICECUBE_SAMPLES, TIME_ORDER, TIME_ORDER_NAMES, sample
 
@@ -208,7 +209,7 @@ def test_skymap_asset_metadata_is_what_the_ui_shows():
 
 
 def test_products_load_back_through_the_io_manager(settings, api_server):
-    from gwtm_assets.definitions import Definitions
+    from dagster import Definitions
 
     instance = DagsterInstance.ephemeral()
     [result] = ingest_files([sample("MS181101ab-preliminary")], settings, instance)

@@ -34,3 +34,16 @@ def test_the_package_map_lists_every_module_and_no_other():
 def test_instance_plugins_load_from_their_old_module_paths(old, name):
     new = old.replace("gwtm_assets.", "gwtm_assets.runtime.")
     assert getattr(importlib.import_module(old), name) is getattr(importlib.import_module(new), name)
+
+
+def test_the_tools_do_not_import_the_code_location():
+    """An unrelated incomplete setting must not stop `gwtm-cron migrate`: the tools never build `defs`."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, gwtm_assets.cli, gwtm_assets.ingest, gwtm_assets.migrate, gwtm_assets.replay;"
+        "sys.exit('gwtm_assets.definitions' in sys.modules)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "STORAGE_BUCKET_SOURCE": "swift"}  # incomplete: defs would refuse to build
+    assert subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, check=False).returncode == 0

@@ -2,12 +2,12 @@
 
 from dagster import DagsterInstance, Definitions, build_sensor_context
 
-from gwtm_assets.assets import ligo
-from gwtm_assets.definitions import LIGO_ASSETS, build_resources
+from gwtm_assets.assets import LIGO_ASSETS, ligo
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.jobs import ligo_alert_job
 from gwtm_assets.notices.history import land
 from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.resources.gwtm_api import GWTMApiResource
 from gwtm_assets.resources.settings import RecoveryConfig
 from gwtm_sensors.recovery import build_recovery_sensor, failed_partitions

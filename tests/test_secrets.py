@@ -12,7 +12,7 @@ import pytest
 import requests
 from dagster import EnvVar
 
-from gwtm_assets.definitions import build_resources
+from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.settings import GWTMSettings
 from gwtm_assets.testing.daemon import wait_for
 from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer

@@ -5,10 +5,10 @@ import json
 import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
-from gwtm_assets.assets import ligo
-from gwtm_assets.definitions import LIGO_ASSETS, build_resources
+from gwtm_assets.assets import LIGO_ASSETS, ligo
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
+from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.testing.tansu import TansuBroker
 from gwtm_sensors.kafka import KafkaConsumerResource
 from gwtm_sensors.sensors import build_sensors

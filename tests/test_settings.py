@@ -2,8 +2,8 @@
 
 import pytest
 
-from gwtm_assets.definitions import ConfigurationError, build_resources
-from gwtm_assets.settings import GWTMSettings
+from gwtm_assets.resources.builders import build_resources
+from gwtm_assets.settings import ConfigurationError, GWTMSettings
 
 
 def test_documented_variables(monkeypatch):
