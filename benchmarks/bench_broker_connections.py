@@ -11,10 +11,8 @@ seen (sampled every 20 ms) and the ticks made.
 
 import argparse
 import tempfile
-import threading
 import time
 
-import psutil
 from dagster import DagsterInstance, build_sensor_context
 
 from gwtm_assets.resources.builders import build_resources
@@ -31,28 +29,21 @@ def idle_run(broker: TansuBroker, topic: str, seconds: float, reconnect_each_tic
         resources = build_resources(GWTMSettings(local_storage_dir=storage)) | {"kafka": kafka}
         sensor, _ = build_sensors(True, ligo_topic=topic)
         instance = DagsterInstance.ephemeral()
-        seen: set[int] = set()
-        stop = threading.Event()
+        ticks = 0
 
-        def sample() -> None:
-            me = psutil.Process()
-            while not stop.is_set():
-                seen.update(c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == broker.port)
-                time.sleep(0.02)
+        def tick_until_deadline() -> None:
+            nonlocal ticks
+            cursor, deadline = None, time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                    cursor = sensor(context).cursor
+                ticks += 1
+                if reconnect_each_tick:
+                    kafka.discard_consumer(f"incoming_gw_notice:{topic}")
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        cursor, ticks, deadline = None, 0, time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
-                cursor = sensor(context).cursor
-            ticks += 1
-            if reconnect_each_tick:
-                kafka.discard_consumer(f"incoming_gw_notice:{topic}")
+        connections = broker.connections_during(tick_until_deadline)
         kafka.discard_consumer(f"incoming_gw_notice:{topic}")
-        stop.set()
-        sampler.join()
-    return len(seen), ticks
+    return connections, ticks
 
 
 def main() -> None:

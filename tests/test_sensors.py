@@ -186,32 +186,6 @@ def test_an_oversized_message_is_quarantined_as_a_reason_and_the_topic_goes_on(b
     assert f"{topic}[0]@0: 21,000,000 bytes, over the 8,000,000-byte limit" in reason
 
 
-def _broker_connections_during(broker, action) -> int:
-    """Distinct TCP connections this process opened to the broker while ``action`` ran (sampled every 20 ms)."""
-    import threading
-    import time
-
-    import psutil
-
-    seen: set[int] = set()
-    stop = threading.Event()
-
-    def sample() -> None:
-        me = psutil.Process()
-        while not stop.is_set():
-            seen.update(c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == broker.port)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        action()
-    finally:
-        stop.set()
-        sampler.join()
-    return len(seen)
-
-
 def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, settings):
     topic = "igwn.gwalert.idle"
     broker.create_topic(topic)
@@ -231,8 +205,8 @@ def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, s
             if reconnect_each_tick:  # what every tick did before: a consumer of its own, closed at the end
                 kafka.discard_consumer(purpose)
 
-    per_tick = _broker_connections_during(broker, lambda: idle_ticks(True))
-    kept = _broker_connections_during(broker, lambda: idle_ticks(False))
+    per_tick = broker.connections_during(lambda: idle_ticks(True))
+    kept = broker.connections_during(lambda: idle_ticks(False))
     print(f"broker connections during {ticks} idle ticks: {per_tick} with a consumer per tick, {kept} kept")
     assert per_tick >= 2 * ticks
     assert kept <= per_tick / ticks

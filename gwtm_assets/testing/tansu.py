@@ -2,7 +2,9 @@
 
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -48,6 +50,28 @@ class TansuBroker:
         for message in messages:
             producer.produce(topic, message)
         assert producer.flush(30) == 0
+
+    def connections_during(self, action: Callable[[], object]) -> int:
+        """Distinct TCP connections this process opened to the broker while ``action`` ran (sampled every 20 ms)."""
+        import psutil
+
+        seen: set[int] = set()
+        stop = threading.Event()
+
+        def sample() -> None:
+            me = psutil.Process()
+            while not stop.is_set():
+                seen.update(c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == self.port)
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            action()
+        finally:
+            stop.set()
+            sampler.join()
+        return len(seen)
 
     @property
     def pid(self) -> int:
