@@ -11,13 +11,12 @@ WORKDIR /src
 # pinned by deploy/constraints.txt (python deploy/lock.py), so a new upstream release cannot change a build.
 # (README.md is only package metadata: an empty stand-in here, so editing the README does not reinstall everything.)
 COPY pyproject.toml deploy/constraints.txt ./
-RUN mkdir -p gwtm_assets gwtm_sensors \
-    && touch README.md gwtm_assets/__init__.py gwtm_sensors/__init__.py \
+RUN mkdir -p gwtm_assets \
+    && touch README.md gwtm_assets/__init__.py \
     && pip install -c constraints.txt '.[deploy]' \
     && pip uninstall -y gwtm-cron
 COPY README.md ./
 COPY gwtm_assets gwtm_assets
-COPY gwtm_sensors gwtm_sensors
 RUN pip install --no-deps .
 
 FROM python:3.11-slim

@@ -10,10 +10,11 @@ DEMO_API_PORT ?= 8765
 
 .PHONY: install lint test test-fast demo bench ui-screenshots clean
 
-$(BIN)/activate: pyproject.toml
+# The test environment is locked like the image: deploy/constraints-dev.txt (python deploy/lock.py).
+$(BIN)/activate: pyproject.toml deploy/constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c deploy/constraints-dev.txt -e '.[test]'
 	touch $(BIN)/activate
 
 install: $(BIN)/activate
@@ -22,7 +23,7 @@ install: $(BIN)/activate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy gwtm_assets gwtm_sensors
+	$(BIN)/mypy gwtm_assets
 
 test: install
 	bash scripts/test-services/install.sh

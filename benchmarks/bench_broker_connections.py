@@ -15,11 +15,11 @@ import time
 
 from dagster import DagsterInstance, build_sensor_context
 
+from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.resources.builders import build_resources
+from gwtm_assets.sensors.kafka import KafkaConsumerResource
+from gwtm_assets.sensors.landing import build_sensors
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.tansu import TansuBroker
-from gwtm_sensors.kafka import KafkaConsumerResource
-from gwtm_sensors.sensors import build_sensors
 
 
 def idle_run(broker: TansuBroker, topic: str, seconds: float, reconnect_each_tick: bool) -> tuple[int, int]:

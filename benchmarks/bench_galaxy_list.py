@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -37,8 +38,11 @@ from gwtm_assets.resources.fermi import FermiEphemerisResource, fermi_met
 from gwtm_assets.science.galaxies import GalaxyRankingConfig, rank_galaxies, read_galaxy_config
 from gwtm_assets.science.skymap import decode_notice_skymap, flat_fits_bytes, read_multiorder_fits
 from gwtm_assets.science.visibility import parse_element_sets
-from gwtm_assets.testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
-from gwtm_assets.testing.fermi_fixtures import element_set_at_epoch, write_ft2
+
+# Test doubles live in tests/ (not in the package): the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gwtm_assets.devtools.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
+from tests.fermi_fixtures import element_set_at_epoch, write_ft2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "ligo"

@@ -20,10 +20,10 @@ from dagster import DagsterInstance
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer  # noqa: E402
 from gwtm_assets.ingest import ingest_files  # noqa: E402
 from gwtm_assets.resources import swift  # noqa: E402
 from gwtm_assets.settings import GWTMSettings  # noqa: E402
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer  # noqa: E402
 from tests.keystone_swift import PROJECT, KeystoneSwiftServer  # noqa: E402
 
 NOTICES = ["MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update", "MS181101ab-ext-update"]

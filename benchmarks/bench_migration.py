@@ -28,7 +28,10 @@ import psutil
 from gwtm_assets.migrate import migrate
 from gwtm_assets.resources.builders import build_storage
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
+
+# Test doubles live in tests/ (not in the package): the repository root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import psutil
 
+from gwtm_assets.devtools.daemon import DagsterDaemon, wait_for
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
+from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.testing.daemon import DagsterDaemon, wait_for
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
-from gwtm_assets.testing.tansu import TansuBroker
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
 TIME_ORDER = ["MS181101ab-earlywarning", "MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update",

@@ -120,14 +120,24 @@ def _index_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import main as demo_main
+DEV_TOOLS_MISSING = "gwtm-cron {command}: a developer tool, not in the image: in a source checkout, pip install -e '.[dev-tools]' ({exc})"
 
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from .devtools.demo import main as demo_main
+    except ImportError as exc:
+        print(DEV_TOOLS_MISSING.format(command="demo", exc=exc), file=sys.stderr)
+        return 2
     return demo_main()
 
 
 def _dev_api(args: argparse.Namespace) -> int:
-    from .testing.gwtm_api_server import GWTMApiTestServer
+    try:
+        from .devtools.gwtm_api_server import GWTMApiTestServer
+    except ImportError as exc:
+        print(DEV_TOOLS_MISSING.format(command="dev-api", exc=exc), file=sys.stderr)
+        return 2
 
     server = GWTMApiTestServer(admin_token=args.token, port=args.port).start()
     print(f"GWTM development API at {server.base} (API_TOKEN={args.token})", flush=True)

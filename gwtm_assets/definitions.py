@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from gwtm_sensors.recovery import build_recovery_sensor
-from gwtm_sensors.sensors import build_sensors
-
 from .assets import ICECUBE_ASSETS, LIGO_ASSETS
 from .jobs import icecube_notice_job, ligo_alert_job
 from .logging_setup import configure_logging
-from .replay import replay_backfill_sensor, replay_notices_job
 from .resources.builders import build_resources
+from .sensors.landing import build_sensors
+from .sensors.recovery import build_recovery_sensor
+from .sensors.replay import replay_backfill_sensor, replay_notices_job
 from .settings import GWTMSettings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -166,6 +166,11 @@ class GWTMSettings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return str(value).lower()
+
+    @staticmethod
+    def default(name: str) -> Any:
+        """The default of one setting: resources take theirs from here, so a default is written once."""
+        return GWTMSettings.model_fields[name].default
 
     @property
     def enabled_listeners(self) -> set[str]:

@@ -29,7 +29,7 @@ from typing import Self
 
 import requests
 
-from gwtm_assets.testing.tansu import free_port
+from gwtm_assets.devtools.tansu import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PARTITION_QUERY = """{ assetNodeOrError(assetKey: {path: ["skymap_plot"]}) {

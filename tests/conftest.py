@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.science.skymap import decode_notice_skymap, read_multiorder_fits
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 LIGO_SAMPLES = sorted((SAMPLES / "ligo").glob("*.json"))
@@ -92,7 +92,7 @@ def servers():
 def _close_kept_consumers():
     """Sensors keep their Kafka consumers for the process's life; a test's end is that life here."""
     yield
-    from gwtm_sensors.kafka import KEPT_CONSUMERS
+    from gwtm_assets.sensors.kafka import KEPT_CONSUMERS
 
     KEPT_CONSUMERS.close_all()
 

@@ -23,13 +23,14 @@ from urllib.parse import urlparse
 
 import requests
 
-from gwtm_assets.testing.storage_servers import (
+from gwtm_assets.devtools.tansu import free_port
+
+from .storage_servers import (
     SWIFT_SERVER_CONF,
     _ProcessServer,
     install_test_services,
     wait_until_up,
 )
-from gwtm_assets.testing.tansu import free_port
 
 PROJECT, USER = "gwtm", "gwtm-tester"
 #: Throw-away credentials of a throw-away Keystone, made for each test session.

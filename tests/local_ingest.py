@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.ingest import IngestResult, ingest_files
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 
 
 def ingest_with_local_api(samples: list[Path], storage_dir: str) -> list[IngestResult]:

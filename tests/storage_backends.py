@@ -13,9 +13,9 @@ import boto3
 from gwtm_assets.io.object_store import ObjectStore
 from gwtm_assets.resources.builders import build_storage
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
 
 from .keystone_swift import PASSWORD, PROJECT, USER, KeystoneSwiftServer
+from .storage_servers import SWIFT_KEY, SWIFT_USER, AzuriteServer, MotoS3Server, SwiftServer
 
 #: ``swift`` is v1 (tempauth); the ``swift-keystone-*`` backends are Swift behind a real Keystone v3:
 #: user and password, the standard application-credential variables, and the deployed chart's convention

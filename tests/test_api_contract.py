@@ -9,9 +9,9 @@ from dagster import DagsterInstance
 from gwtm_assets.cli import main
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import LocalObjectStore
-from gwtm_assets.testing.lossy_proxy import ReplyDroppingProxy
 
 from .conftest import ADMIN_TOKEN, TIME_ORDER, TIME_ORDER_NAMES, load_sky, sample
+from .lossy_proxy import ReplyDroppingProxy
 from .site_checks import assert_records_usable_by_the_site
 from .test_galaxy_list import catalog_around
 

@@ -9,10 +9,10 @@ from dagster import DagsterInstance, build_asset_context, materialize
 from gwtm_assets.assets import LIGO_ASSETS, icecube, ligo
 from gwtm_assets.definitions import build_definitions
 from gwtm_assets.ingest import ingest_files
-from gwtm_assets.io.io_managers import incoming_notice_key
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.resources.builders import build_resources
+from gwtm_assets.storage_keys import incoming_notice_key
 
 from .conftest import ICECUBE_SAMPLES, TIME_ORDER, TIME_ORDER_NAMES, sample
 
@@ -275,8 +275,8 @@ def test_skymap_plot_is_shown_inline_and_drawn_after_the_record(settings, api_se
 
     if with_fermi:  # an element set at the signal's epoch and an FT2 file covering it: both layers drawn
         from gwtm_assets.resources.fermi import fermi_met
-        from gwtm_assets.testing.fermi_fixtures import write_ft2
 
+        from .fermi_fixtures import write_ft2
         from .test_visibility import S230518H, write_element_sets
 
         tle, ft2 = write_element_sets(tmp_path / "fermi.tle", [S230518H]), tmp_path / "ft2"

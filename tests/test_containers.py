@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from gwtm_assets.devtools.daemon import wait_for
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
+from gwtm_assets.devtools.tansu import free_port
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.testing.daemon import wait_for
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
-from gwtm_assets.testing.tansu import free_port
 
 from .conftest import ICECUBE_SAMPLES, TIME_ORDER, sample
 from .container_stack import (

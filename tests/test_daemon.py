@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from dagster import DagsterRunStatus
 
+from gwtm_assets.devtools.daemon import REPO, DagsterDaemon, wait_for
+from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.run_tags import REPLAY_TAG
-from gwtm_assets.testing.daemon import REPO, DagsterDaemon, wait_for
-from gwtm_assets.testing.tansu import TansuBroker
 
 from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
 from .site_checks import assert_records_usable_by_the_site

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gwtm_assets.testing.tansu import free_port
+from gwtm_assets.devtools.tansu import free_port
 
 
 @pytest.mark.timeout(900)

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 import yaml
 
+from gwtm_assets.devtools.daemon import REPO
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.daemon import REPO
 
 HELM = REPO / "deploy" / "helm"
 
@@ -164,8 +164,8 @@ def test_the_image_commands_serve_the_code_location_ui_and_health_checks(tmp_pat
     import sys
     import urllib.request
 
-    from gwtm_assets.testing.daemon import wait_for
-    from gwtm_assets.testing.tansu import free_port
+    from gwtm_assets.devtools.daemon import wait_for
+    from gwtm_assets.devtools.tansu import free_port
 
     bin_dir = os.path.dirname(sys.executable)
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "LOCAL_STORAGE_DIR": str(tmp_path / "data")}

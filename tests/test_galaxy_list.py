@@ -10,13 +10,13 @@ from dagster import DagsterInstance, materialize
 
 from gwtm_assets.assets import LIGO_ASSETS, ligo
 from gwtm_assets.definitions import build_definitions
+from gwtm_assets.devtools.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.galaxy_catalog import GalaxyCatalogError, cache_dirs, load_catalog
 from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.science.galaxies import GalaxyConfigError, rank_galaxies, read_galaxy_config
 from gwtm_assets.science.skymap import MultiOrderSkyMap, skymap_statistics, uniq_to_order_ipix
 from gwtm_assets.settings import ConfigurationError
-from gwtm_assets.testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
 
 from .conftest import load_sky, sample
 

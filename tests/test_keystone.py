@@ -14,12 +14,12 @@ import sys
 import pytest
 from dagster import DagsterInstance
 
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
+from gwtm_assets.devtools.tansu import free_port
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import StorageError
 from gwtm_assets.resources.builders import build_storage
 from gwtm_assets.resources.swift import swift_auth
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
-from gwtm_assets.testing.tansu import free_port
 
 from .conftest import ADMIN_TOKEN, sample
 from .keystone_swift import PROJECT
@@ -153,10 +153,10 @@ def test_the_deployed_charts_environment_runs_notices_end_to_end(servers, tmp_pa
 def test_sensor_ticks_that_land_notices_ask_keystone_for_at_most_one_token(servers, tmp_path):
     from dagster import build_sensor_context
 
+    from gwtm_assets.devtools.tansu import TansuBroker
     from gwtm_assets.resources.builders import build_resources
-    from gwtm_assets.testing.tansu import TansuBroker
-    from gwtm_sensors.kafka import KafkaConsumerResource
-    from gwtm_sensors.sensors import build_sensors
+    from gwtm_assets.sensors.kafka import KafkaConsumerResource
+    from gwtm_assets.sensors.landing import build_sensors
 
     ks = servers.keystone_swift
     backend = servers.backend("swift-keystone-appcred", tmp_path)

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from gwtm_assets.devtools.daemon import REPO
 from gwtm_assets.io.object_store import StorageError
 from gwtm_assets.migrate import migrate
-from gwtm_assets.testing.daemon import REPO
 
 from .storage_backends import KEYSTONE_BACKENDS
 

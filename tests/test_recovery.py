@@ -10,7 +10,7 @@ from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.resources.gwtm_api import GWTMApiResource
 from gwtm_assets.resources.settings import RecoveryConfig
-from gwtm_sensors.recovery import build_recovery_sensor, failed_partitions
+from gwtm_assets.sensors.recovery import build_recovery_sensor, failed_partitions
 
 from .conftest import ADMIN_TOKEN, sample
 

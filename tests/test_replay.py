@@ -4,9 +4,9 @@ from dagster import DagsterInstance, build_run_status_sensor_context
 
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.replay import replay_backfill_sensor, replay_notices_job
 from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.run_tags import REPLAY_TAG
+from gwtm_assets.sensors.replay import replay_backfill_sensor, replay_notices_job
 
 from .conftest import TIME_ORDER, sample
 

@@ -11,11 +11,11 @@ import requests
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
+from gwtm_assets.devtools.daemon import REPO, wait_for
+from gwtm_assets.devtools.tansu import free_port
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.history import land
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.testing.daemon import REPO, wait_for
-from gwtm_assets.testing.tansu import free_port
 
 from .conftest import sample
 

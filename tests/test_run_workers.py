@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 
+from gwtm_assets.devtools.daemon import wait_for
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.run_tags import WORKER_PID_TAG, WORKER_TAG
 from gwtm_assets.runtime.run_workers import RunWorkerPoolClient, default_address
-from gwtm_assets.testing.daemon import wait_for
 
 from .conftest import sample
 from .test_daemon import broker, stream  # noqa: F401 - the daemon's fixtures

@@ -12,11 +12,11 @@ import pytest
 import requests
 from dagster import EnvVar
 
+from gwtm_assets.devtools.daemon import wait_for
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
+from gwtm_assets.devtools.tansu import free_port
 from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.daemon import wait_for
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
-from gwtm_assets.testing.tansu import free_port
 
 from .conftest import sample
 

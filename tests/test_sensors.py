@@ -6,12 +6,12 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from gwtm_assets.assets import LIGO_ASSETS, ligo
+from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.resources.builders import build_resources
-from gwtm_assets.testing.tansu import TansuBroker
-from gwtm_sensors.kafka import KafkaConsumerResource
-from gwtm_sensors.sensors import build_sensors
+from gwtm_assets.sensors.kafka import KafkaConsumerResource
+from gwtm_assets.sensors.landing import build_sensors
 
 from .conftest import ICECUBE_SAMPLES, sample
 
@@ -223,7 +223,7 @@ def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, s
 
 
 def test_a_tick_that_fails_drops_its_consumer_and_the_next_tick_lands_the_notice(broker, settings, tmp_path):
-    from gwtm_sensors.kafka import KEPT_CONSUMERS
+    from gwtm_assets.sensors.kafka import KEPT_CONSUMERS
 
     topic = "igwn.gwalert.failing"
     broker.create_topic(topic)

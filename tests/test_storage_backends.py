@@ -9,10 +9,10 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from gwtm_assets.assets import LIGO_ASSETS, ligo
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.io.object_store import CHUNK_BYTES, LocalObjectStore, StorageError
 from gwtm_assets.resources.builders import build_resources, build_storage
 from gwtm_assets.settings import GWTMSettings
-from gwtm_assets.testing.gwtm_api_server import GWTMApiTestServer
 
 from .conftest import ADMIN_TOKEN, sample
 from .storage_backends import BACKENDS, Backend
@@ -179,10 +179,10 @@ def test_the_asset_graph_materializes_into_the_backend_and_reads_back_identical(
 
 def test_the_galaxy_catalog_comes_from_the_backend_once_and_again_when_it_changes(backend, tmp_path):
     from gwtm_assets.definitions import build_definitions
+    from gwtm_assets.devtools.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
     from gwtm_assets.io.galaxy_catalog import load_catalog
     from gwtm_assets.resources.builders import galaxy_catalog_resource
     from gwtm_assets.settings import ConfigurationError
-    from gwtm_assets.testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
 
     sources = [write_nedlvs_fits(tmp_path / f"{n}.fits", synthetic_galaxies(n, seed=n)) for n in (300, 500)]
     expected = [sorted(load_catalog(str(path)).name) for path in sources]  # galaxies without distance or mass drop

@@ -26,9 +26,9 @@ from gwtm_assets.science.visibility import (
     spacecraft_position_gcrs_km,
     subsatellite_point_deg,
 )
-from gwtm_assets.testing.fermi_fixtures import element_set_at_epoch, write_ft2
 
 from .conftest import SAMPLES, sample
+from .fermi_fixtures import element_set_at_epoch, write_ft2
 
 FERMI_TLE = SAMPLES / "fermi" / "fermi-2017-08-17.tle"
 GW170817 = datetime(2017, 8, 17, 12, 41, 4, 400000, tzinfo=UTC)

@@ -44,6 +44,15 @@ from ..science.skymap import (
     read_multiorder_fits,
     skymap_statistics,
 )
+from ..storage_keys import (
+    CONTOURS,
+    FLAT_MAP,
+    MULTIORDER_MAP,
+    RAW_NOTICE,
+    is_flat_map,
+    moc_suffix,
+    product_key,
+)
 from ..timestamps import utc_naive
 from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 
@@ -200,7 +209,7 @@ def api_record(
             decoded.statistics if decoded else None,
             listener_config.observing_run,
             # the key of the flat map alert_files writes for this record, which the site opens
-            skymap_fits_url=map_owner and product_key(notice, map_owner, ".fits.gz"),
+            skymap_fits_url=map_owner and product_key(notice.storage_dir, map_owner, FLAT_MAP),
         )
         if entry.get("datecreated"):
             record["datecreated"] = entry["datecreated"]
@@ -290,10 +299,6 @@ def check_partition(notice: Any, context: AssetExecutionContext) -> None:
         raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
 
 
-def product_key(notice: LigoNotice, name: str, suffix: str) -> str:
-    return f"{notice.storage_dir}/{name}{suffix}"
-
-
 @product_asset("fits", FLAT_MAP_CHECK)
 def alert_files(
     raw_alert: LigoNotice,
@@ -303,19 +308,19 @@ def alert_files(
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the multi-order map (``_moc.fits.gz``)."""
     started = time.perf_counter()
-    files = {product_key(raw_alert, api_record[""].name, "_alert.json"): raw_alert.raw}
+    files = {product_key(raw_alert.storage_dir, api_record[""].name, RAW_NOTICE): raw_alert.raw}
     nsides = {}
     for label, decoded in skymap.items():
         name = api_record[label].name
         flat, nside = flat_fits_bytes(decoded.sky, listener_config.flat_map_nside)
-        files[product_key(raw_alert, name, ".fits.gz")] = flat
-        files[product_key(raw_alert, name, "_moc.fits.gz")] = gzip_bytes(decoded.fits)
+        files[product_key(raw_alert.storage_dir, name, FLAT_MAP)] = flat
+        files[product_key(raw_alert.storage_dir, name, MULTIORDER_MAP)] = gzip_bytes(decoded.fits)
         nsides[label or "gw"] = nside
     yield Output(
         ProductFiles(files),
         metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": _elapsed_ms(started)},
     )
-    yield check_flat_maps({k: v for k, v in files.items() if k.endswith(".fits.gz") and not k.endswith("_moc.fits.gz")})
+    yield check_flat_maps({k: v for k, v in files.items() if is_flat_map(k)})
 
 
 @product_asset("geojson", CONTOURS_CHECK, priority=0)
@@ -330,7 +335,7 @@ def contours(
     for label, decoded in skymap.items():
         s = decoded.statistics
         geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
-        key = product_key(raw_alert, api_record[label].name, "-contours-smooth.json")
+        key = product_key(raw_alert.storage_dir, api_record[label].name, CONTOURS)
         files[key] = json.dumps(geojson).encode()
         checked[key] = (files[key], decoded.sky)
         rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
@@ -353,7 +358,7 @@ def moc(
         credible = {50: decoded.statistics.area_50, 90: decoded.statistics.area_90}
         for level, credible_area in credible.items():
             region = credible_region_moc(decoded.sky, level / 100)
-            key = product_key(raw_alert, api_record[label].name, f"-moc{level}.fits")
+            key = product_key(raw_alert.storage_dir, api_record[label].name, moc_suffix(level))
             files[key] = moc_fits_bytes(region)
             checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)

@@ -10,7 +10,8 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice
 from ..science.quicklook import skymap_png
-from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition, product_key
+from ..storage_keys import FERMI_GBM_VISIBILITY, FERMI_LAT_FIELD, PICTURE, event_product_key, product_key
+from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition
 
 #: Largest picture shown inline in the UI (base64 in the event log); bigger ones are linked by key only.
 INLINE_LIMIT_BYTES = 256 * 1024
@@ -19,8 +20,8 @@ INLINE_LIMIT_BYTES = 256 * 1024
 def coverage_mocs(raw_alert: LigoNotice, visibility: ProductFiles) -> tuple[dict | None, dict | None]:
     """The GBM visible-sky and LAT field MOCs (IVOA JSON) of the event, when the visibility asset made them."""
     files = visibility.files
-    gbm = files.get(f"{raw_alert.storage_dir}/{raw_alert.graceid}-Fermi.json")
-    lat = files.get(f"{raw_alert.storage_dir}/{raw_alert.graceid}-LAT.json")
+    gbm = files.get(event_product_key(raw_alert.graceid, FERMI_GBM_VISIBILITY))
+    lat = files.get(event_product_key(raw_alert.graceid, FERMI_LAT_FIELD))
     return (json.loads(gbm) if gbm else None), (json.loads(lat) if lat else None)
 
 
@@ -43,7 +44,7 @@ def skymap_plot(
     files = {}
     for label, decoded in skymap.items():
         name = api_record[label].name
-        files[product_key(raw_alert, name, "-skymap.png")] = skymap_png(
+        files[product_key(raw_alert.storage_dir, name, PICTURE)] = skymap_png(
             decoded.sky,
             decoded.statistics,
             name,

@@ -25,6 +25,7 @@ from ..science.visibility import (
     spacecraft_position_gcrs_km,
     subsatellite_point_deg,
 )
+from ..storage_keys import FERMI_GBM_VISIBILITY, FERMI_LAT_FIELD, event_product_key
 from .ligo import after_record_asset, check_partition
 
 logger = logging.getLogger(__name__)
@@ -93,13 +94,16 @@ def visibility(
         return Output(ProductFiles(), metadata={"skipped": "no signal time (retraction)"})
     started = time.perf_counter()
     files, info, timings = {}, {"signal_time": when.isoformat()}, {}
-    for product, suffix, compute in (("gbm", "-Fermi.json", gbm_visibility), ("lat", "-LAT.json", lat_visibility)):
+    for product, suffix, compute in (
+        ("gbm", FERMI_GBM_VISIBILITY, gbm_visibility),
+        ("lat", FERMI_LAT_FIELD, lat_visibility),
+    ):
         step = time.perf_counter()
         moc, found = compute(when, fermi_ephemeris)
         timings[f"{product}_ms"] = round(1000 * (time.perf_counter() - step), 1)
         info |= found
         if moc is not None:
-            files[f"{raw_alert.storage_dir}/{raw_alert.graceid}{suffix}"] = json.dumps(moc).encode()
+            files[event_product_key(raw_alert.graceid, suffix)] = json.dumps(moc).encode()
     for message in (info.get("gbm", ""), info.get("lat", "")):
         if message.startswith("skipped"):
             context.log.warning("visibility of %s: %s", raw_alert.graceid, message)

@@ -15,8 +15,8 @@ from dagster import (
     ResourceDependency,
 )
 
-from ..notices.ligo import storage_dir
 from ..resources.storage import ProductStorage
+from ..storage_keys import incoming_notice_key, intermediate_key
 from .object_store import StorageError
 
 
@@ -30,11 +30,6 @@ class ProductFiles:
 
     def __len__(self) -> int:
         return len(self.files)
-
-
-def incoming_notice_key(partition_key: str) -> str:
-    """Where a notice's raw bytes land before its run: ``<dir>/incoming/<partition_key>.json``."""
-    return f"{storage_dir(partition_key)}/incoming/{partition_key}.json"
 
 
 class ProductIOManager(ConfigurableIOManager):
@@ -105,7 +100,7 @@ class PickledValueIOManager(ConfigurableIOManager):
     prefix: str = "intermediates"
 
     def _key(self, asset_path: Sequence[str], partition_key: str | None) -> str:
-        return f"{self.prefix}/{'/'.join(asset_path)}/{partition_key or '__unpartitioned__'}.pickle"
+        return intermediate_key(self.prefix, asset_path, partition_key)
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
         key = self._key(context.asset_key.path, context.partition_key if context.has_partition_key else None)

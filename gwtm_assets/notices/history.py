@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..io.io_managers import incoming_notice_key
 from ..io.object_store import ObjectStore
+from ..storage_keys import RAW_NOTICE, incoming_notice_key, incoming_prefix
 from .icecube import IceCubeNotice, parse_icecube_notice
 from .ligo import LigoNotice, parse_ligo_notice
 from .validation import NoticeValidationError
@@ -52,7 +52,7 @@ def stored_notices(store: ObjectStore) -> list[tuple[str, bytes]]:
     for directory in ("fit", "test"):
         for info in store.list(f"{directory}/"):
             name = info.key.rsplit("/", 1)[-1]
-            if name.endswith("_alert.json") or info.key.startswith(f"{directory}/incoming/"):
+            if name.endswith(RAW_NOTICE) or info.key.startswith(incoming_prefix(directory)):
                 found.setdefault(store.get(info.key), info.key)
     return [(key, raw) for raw, key in found.items()]
 

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .ligo import notice_digest, storage_dir
+from ..storage_keys import storage_dir
+from .ligo import notice_digest
 from .validation import NoticeValidationError, check_event_id, icecube_notice_validator, validate
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..science.skymap import SkymapStatistics
+from ..storage_keys import storage_dir
 from ..timestamps import utc_iso, utc_naive
 from .validation import NoticeValidationError, check_event_id, igwn_alert_validator, validate
 
@@ -30,11 +31,6 @@ DIGEST_LENGTH = 8
 def notice_digest(raw: bytes) -> str:
     """First hex digits of the SHA-256 of a notice's bytes."""
     return hashlib.sha256(raw).hexdigest()[:DIGEST_LENGTH]
-
-
-def storage_dir(graceid: str) -> str:
-    """``test`` for mock events (``MS...``), ``fit`` for real ones."""
-    return "test" if graceid.startswith("M") else "fit"
 
 
 def product_name(graceid: str, alert_type: str, existing: int) -> str:

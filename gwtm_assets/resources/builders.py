@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import EnvVar
 
-from gwtm_sensors.kafka import KafkaConsumerResource, KafkaOptionsError, check_consumer_options
+from gwtm_assets.sensors.kafka import KafkaConsumerResource, KafkaOptionsError, check_consumer_options
 
 from ..io.io_managers import IncomingNoticeIOManager, PickledValueIOManager, ProductIOManager
 from ..io.object_store import StorageError

@@ -6,6 +6,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from ..io.object_store import ObjectStore
+from ..settings import GWTMSettings
 from .storage import ProductStorage
 
 
@@ -32,7 +33,7 @@ def s3_client(resource: S3Resource, timeout_s: float = 60.0) -> Any:
 class S3ProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=s3``: bucket ``AWS_BUCKET``, keys ``<dir>/<file>``."""
 
-    bucket: str = Field(default="gwtreasuremap", description="S3 bucket (AWS_BUCKET)")
+    bucket: str = Field(default=GWTMSettings.default("aws_bucket"), description="S3 bucket (AWS_BUCKET)")
     s3: S3Resource
     timeout_s: float = Field(default=60.0, description="read timeout per request (connect: 10 s)")
 

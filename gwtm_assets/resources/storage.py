@@ -9,6 +9,8 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from ..io.object_store import LocalObjectStore, ObjectStore, StorageError
+from ..settings import GWTMSettings
+from ..storage_keys import ledger_key, ledger_prefix
 
 
 class ProductStorage(ConfigurableResource):
@@ -19,8 +21,8 @@ class ProductStorage(ConfigurableResource):
     runs end to end and nothing reaches the configured bucket.
     """
 
-    backend: str = Field(default="local", description="local, s3, abfs or swift")
-    local_dir: str = Field(default="./gwtm-data", description="Root of the local backend")
+    backend: str = Field(default=GWTMSettings.default("storage_bucket_source"), description="local, s3, abfs or swift")
+    local_dir: str = Field(default=GWTMSettings.default("local_storage_dir"), description="Root of the local backend")
     writes_enabled: bool = True
     scratch_dir: str = Field(default="./gwtm-data/.dry-run", description="Local stand-in when writes are disabled")
 
@@ -79,26 +81,22 @@ class AlertLedger(ConfigurableResource):
 
     storage: ProductStorage
 
-    @staticmethod
-    def key(storage_dir: str, partition_key: str) -> str:
-        return f"{storage_dir}/ledger/{partition_key}.json"
-
     def read(self, storage_dir: str, partition_key: str) -> dict[str, Any]:
         store = self.storage.object_store()
-        key = self.key(storage_dir, partition_key)
+        key = ledger_key(storage_dir, partition_key)
         if not store.exists(key):
             return {}
         return json.loads(store.get(key))
 
     def write(self, storage_dir: str, partition_key: str, entry: dict[str, Any]) -> None:
-        self.storage.object_store().put(self.key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
+        self.storage.object_store().put(ledger_key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
 
     def count_posted(self, storage_dir: str, graceid: str, alert_type: str, excluding: str) -> int:
         """Records of ``alert_type`` other partitions of ``graceid`` have named: the numbering used without an API."""
         store = self.storage.object_store()
         count = 0
-        for info in store.list(f"{storage_dir}/ledger/{graceid}-"):
-            if info.key != self.key(storage_dir, excluding):
+        for info in store.list(ledger_prefix(storage_dir, graceid)):
+            if info.key != ledger_key(storage_dir, excluding):
                 entries = json.loads(store.get(info.key)).values()
                 count += sum(entry.get("alert_type") == alert_type for entry in entries)
         return count

@@ -12,6 +12,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from ..io.object_store import ObjectStore
+from ..settings import GWTMSettings
 from .storage import ProductStorage
 
 #: Keystone ids are 32 lowercase hex digits. The deployed chart (TheTreasureMap/gwtm ``gwtm-helm``), the GWTM
@@ -83,8 +84,8 @@ class SwiftResource(ConfigurableResource):
     username: str = ""
     password: str = Field(default="", repr=False)
     project_name: str = ""
-    user_domain_name: str = "Default"
-    project_domain_name: str = "Default"
+    user_domain_name: str = Field(default=GWTMSettings.default("os_user_domain_name"))
+    project_domain_name: str = Field(default=GWTMSettings.default("os_project_domain_name"))
     application_credential_id: str = ""
     application_credential_secret: str = Field(default="", repr=False)
     region_name: str = ""
@@ -155,7 +156,9 @@ class SwiftResource(ConfigurableResource):
 class SwiftProductStorage(ProductStorage):
     """``STORAGE_BUCKET_SOURCE=swift``: container ``OS_CONTAINER_NAME``, objects ``<dir>/<file>``."""
 
-    container: str = Field(default="gwtreasuremap", description="Swift container (OS_CONTAINER_NAME)")
+    container: str = Field(
+        default=GWTMSettings.default("os_container_name"), description="Swift container (OS_CONTAINER_NAME)"
+    )
     swift: SwiftResource
 
     def cloud_store(self) -> ObjectStore:

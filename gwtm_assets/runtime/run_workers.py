@@ -40,6 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import GWTMSettings
+
 logger = logging.getLogger(__name__)
 
 #: The pool's address for both the pool and the launcher (see ``default_address``).
@@ -70,8 +72,9 @@ def default_address(dagster_home: str | None = None) -> str:
 
     Abstract (``unix:@name``): no file to clean up and no 108-byte path limit for deep ``DAGSTER_HOME``s.
     """
-    if os.environ.get(ADDRESS_ENV):
-        return os.environ[ADDRESS_ENV]
+    configured = GWTMSettings().run_workers_address
+    if configured:
+        return configured
     home = str(Path(dagster_home or os.environ.get("DAGSTER_HOME") or ".").resolve())
     return f"unix:@gwtm-run-workers-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
 

@@ -27,11 +27,12 @@ from dagster import (
     sensor,
 )
 
-from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
-from gwtm_assets.resources.gwtm_api import GWTMApiError, GWTMApiResource
-from gwtm_assets.resources.settings import RecoveryConfig
-from gwtm_assets.resources.storage import ProductStorage
-from gwtm_assets.run_tags import PARTITION_TAG
+from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
+from ..resources.gwtm_api import GWTMApiError, GWTMApiResource
+from ..resources.settings import RecoveryConfig
+from ..resources.storage import ProductStorage
+from ..run_tags import PARTITION_TAG
+from ..storage_keys import ledger_prefix
 
 RECOVERY_TAG = "gwtm/recovery"
 JOBS = (ligo_alert_job, icecube_notice_job)
@@ -89,7 +90,7 @@ def services_answer(gwtm_api: GWTMApiResource, storage: ProductStorage) -> str |
     except GWTMApiError as exc:
         return f"GWTM API: {exc}"
     try:
-        storage.object_store().exists("fit/ledger/.probe")
+        storage.object_store().exists(ledger_prefix("fit", "") + ".probe")
     except Exception as exc:  # noqa: BLE001 -- any backend error means "not yet"
         return f"storage: {type(exc).__name__}: {str(exc)[:200]}"
     return None

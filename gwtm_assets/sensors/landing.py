@@ -7,7 +7,6 @@ re-delivered notice maps to the same partition and run key and is not run
 twice. Offsets are also committed to the consumer group for lag visibility.
 """
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,15 +22,15 @@ from dagster import (
     sensor,
 )
 
-from gwtm_assets.io.object_store import ObjectStore
-from gwtm_assets.jobs import event_tags, icecube_notice_job, ligo_alert_job
-from gwtm_assets.notices.history import land
-from gwtm_assets.notices.icecube import parse_icecube_notice
-from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.notices.validation import NoticeValidationError
-from gwtm_assets.partitions import gw_alert_partitions, icecube_notice_partitions
-from gwtm_assets.resources.storage import ProductStorage
-
+from ..io.object_store import ObjectStore
+from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
+from ..notices.history import land
+from ..notices.icecube import parse_icecube_notice
+from ..notices.ligo import parse_ligo_notice
+from ..notices.validation import NoticeValidationError
+from ..partitions import gw_alert_partitions, icecube_notice_partitions
+from ..resources.storage import ProductStorage
+from ..storage_keys import quarantine_key, quarantine_reason_key
 from .kafka import NOTICE_MAX_BYTES, KafkaConsumerResource
 
 LIGO_TOPIC = "igwn.gwalert"
@@ -46,28 +45,16 @@ MAX_NOTICES_PER_TICK = 100
 LONG_POLL_S = 4.3
 
 
-def quarantine_key(raw: bytes) -> str:
-    """Where a message that is not a valid notice is kept: ``fit/quarantine/<digest>.json``.
-
-    Always under ``fit``, even for mock events: the server's ``del_test_alerts``
-    sweeps ``test/`` of every object not named for a recent mock event, and a
-    quarantined message is named by its digest only (its ids are not trusted).
-    """
-    return f"fit/quarantine/{hashlib.sha256(raw).hexdigest()[:16]}.json"
-
-
 def quarantine(store: ObjectStore, raw: bytes, where: str, reason: str, keep_message: bool = True) -> str:
     """Keep a message that is no notice (unless ``keep_message`` is false: too large) and why; returns the reason's key.
 
     Kept messages: ``quarantine_key(raw)`` and ``.reason.txt`` beside it; the
     others leave ``fit/quarantine/oversized-<digest>.reason.txt`` only.
     """
-    key = quarantine_key(raw)
+    key = quarantine_key(raw, kept=keep_message)
     if keep_message:
         store.put(key, raw)
-    else:
-        key = key.replace("/quarantine/", "/quarantine/oversized-")
-    reason_key = key.replace(".json", ".reason.txt")
+    reason_key = quarantine_reason_key(key)
     store.put(reason_key, f"{where}: {reason}".encode())
     return reason_key
 

@@ -30,12 +30,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from .jobs import event_tags, icecube_notice_job, ligo_alert_job
-from .notices.history import land, notices_oldest_first, parse_notice
-from .notices.validation import NoticeValidationError
-from .partitions import gw_alert_partitions, icecube_notice_partitions
-from .resources.storage import ProductStorage
-from .run_tags import REPLAY_TAG
+from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
+from ..notices.history import land, notices_oldest_first, parse_notice
+from ..notices.validation import NoticeValidationError
+from ..partitions import gw_alert_partitions, icecube_notice_partitions
+from ..resources.storage import ProductStorage
+from ..run_tags import REPLAY_TAG
 
 #: (job, partitions) per notice kind.
 _TARGETS = {"ligo": (ligo_alert_job, gw_alert_partitions), "icecube": (icecube_notice_job, icecube_notice_partitions)}

@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .daemon import REPO
-from .tansu import free_port
+from gwtm_assets.devtools.daemon import REPO
+from gwtm_assets.devtools.tansu import free_port
 
 INSTALL_SCRIPT = REPO / "scripts" / "test-services" / "install.sh"
 AZURITE_BIN = REPO / ".cache" / "azurite" / "node_modules" / ".bin" / "azurite-blob"

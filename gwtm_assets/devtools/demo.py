@@ -17,12 +17,12 @@ import signal
 import time
 from pathlib import Path
 
-from .notices.history import notices_oldest_first, parse_notice
-from .settings import GWTMSettings
-from .testing.catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
-from .testing.daemon import REPO, DagsterDaemon, wait_for
-from .testing.gwtm_api_server import GWTMApiTestServer
-from .testing.tansu import TansuBroker
+from ..notices.history import notices_oldest_first, parse_notice
+from ..settings import GWTMSettings
+from .catalogs import synthetic_galaxies, write_galaxy_ini, write_nedlvs_fits
+from .daemon import REPO, DagsterDaemon, wait_for
+from .gwtm_api_server import GWTMApiTestServer
+from .tansu import TansuBroker
 
 log = logging.getLogger(__name__)
 
