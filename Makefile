@@ -29,9 +29,10 @@ test: install
 	bash scripts/test-services/install.sh
 	$(BIN)/python -m pytest -q
 
-# Everything that needs no server, container or daemon (the `servers` marker): the loop while editing.
+# The loop while editing: everything that needs no server, container or daemon (`servers`) and runs no
+# multi-notice scenario or retry wait (`slow`), on both cores. `make test` runs those too.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not servers"
+	$(BIN)/python -m pytest -q -m "not servers and not slow" -n 2
 
 demo: install
 	DAGSTER_HOME=$(DAGSTER_HOME) LOCAL_STORAGE_DIR=$(DEMO_DATA) DEMO_PORT=$(DEMO_PORT) DEMO_API_PORT=$(DEMO_API_PORT) \

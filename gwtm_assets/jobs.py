@@ -42,7 +42,6 @@ def notice_job(
     return define_asset_job(
         name,
         selection=AssetSelection.groups(group),
-        partitions_def=partitions_def,
         config=PartitionedConfig(
             partitions_def=partitions_def,
             run_config_for_partition_key_fn=lambda _key: {},

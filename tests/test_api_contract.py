@@ -26,6 +26,7 @@ def _posts(api_server) -> list[str]:
     return [r.path for r in api_server.state.requests if r.method == "POST"]
 
 
+@pytest.mark.slow
 def test_every_record_carries_its_flat_map_key_and_the_site_opens_it(settings, api_server):
     results = ingest_files([sample(n) for n in TIME_ORDER], settings, DagsterInstance.ephemeral())
     assert [r.names for r in results] == TIME_ORDER_NAMES, [r.error for r in results]
@@ -41,6 +42,7 @@ def test_every_record_carries_its_flat_map_key_and_the_site_opens_it(settings, a
     assert api_server.state.latest_alert("MS181101ab")["alert_type"] == "Retraction"
 
 
+@pytest.mark.slow
 def test_a_rerun_posts_nothing_when_nothing_is_new(settings, api_server, tmp_path):
     settings = _with_catalog(settings, tmp_path, "MS181101ab-preliminary")
     paths = [sample(n) for n in TIME_ORDER]
@@ -54,6 +56,7 @@ def test_a_rerun_posts_nothing_when_nothing_is_new(settings, api_server, tmp_pat
     assert api_server.state.doi_requests == dois
 
 
+@pytest.mark.slow
 def test_lost_replies_through_a_proxy_post_each_record_and_list_once(settings, api_server, tmp_path):
     settings = _with_catalog(settings, tmp_path, "MS181101ab-preliminary")
     with ReplyDroppingProxy(api_server.base, {"post_alert": 3, "event_galaxies": 2}) as proxy:

@@ -42,6 +42,7 @@ def test_definitions_load_with_every_asset_and_check():
     assert {k.to_user_string() for k in graph.get(ligo.api_record.key).parent_keys} == {"raw_alert", "skymap"}
 
 
+@pytest.mark.slow
 def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(settings, api_server):
     paths = [sample(name) for name in TIME_ORDER]
     results = ingest_files(paths, settings, DagsterInstance.ephemeral())
@@ -73,6 +74,7 @@ def test_whole_life_of_an_event_posts_each_record_once_with_contract_names(setti
     assert not store.exists("test/MS181101ab-Retraction.fits.gz")
 
 
+@pytest.mark.slow
 def test_records_follow_the_contract(settings, api_server):
     results = ingest_files(
         [sample("S230518h-preliminary"), sample("MS181101ab-ext-update")], settings, DagsterInstance.ephemeral()
@@ -138,7 +140,7 @@ def test_bad_sky_map_fails_the_skymap_asset_with_a_clear_error(settings, api_ser
     resources["product_storage"].object_store().put(incoming_notice_key(notice.partition_key), raw)
     instance.add_dynamic_partitions("gw_alerts", [notice.partition_key])
     result = materialize(
-        [ligo.incoming_gw_notice, *LIGO_ASSETS],
+        LIGO_ASSETS,
         partition_key=notice.partition_key,
         instance=instance,
         resources=resources,
@@ -151,6 +153,7 @@ def test_bad_sky_map_fails_the_skymap_asset_with_a_clear_error(settings, api_ser
     assert api_server.state.posted("post_alert") == []
 
 
+@pytest.mark.slow
 def test_api_outage_is_retried_and_the_record_posted_once(settings, api_server):
     api_server.outage(3.0)
     [result] = ingest_files([sample("S230518h-preliminary")], settings, DagsterInstance.ephemeral())
@@ -213,7 +216,7 @@ def test_products_load_back_through_the_io_manager(settings, api_server):
 
     instance = DagsterInstance.ephemeral()
     [result] = ingest_files([sample("MS181101ab-preliminary")], settings, instance)
-    defs = Definitions(assets=[ligo.incoming_gw_notice, *LIGO_ASSETS], resources=build_resources(settings))
+    defs = Definitions(assets=LIGO_ASSETS, resources=build_resources(settings))
     contours = defs.load_asset_value("contours", partition_key=result.partition_key, instance=instance)
     [(key, data)] = contours.files.items()
     assert key == "test/MS181101ab-Preliminary-contours-smooth.json"
@@ -221,6 +224,7 @@ def test_products_load_back_through_the_io_manager(settings, api_server):
     assert json.loads(data)["type"] == "FeatureCollection"
 
 
+@pytest.mark.slow
 def test_without_an_api_repeated_types_are_numbered_from_the_ledger(settings, api_server):
     offline = settings.model_copy(update={"api_base": ""})
     instance = DagsterInstance.ephemeral()
@@ -235,6 +239,7 @@ def test_without_an_api_repeated_types_are_numbered_from_the_ledger(settings, ap
     assert [r.names for r in ingest_files(paths, offline, instance)] == [r.names for r in results]
 
 
+@pytest.mark.slow
 def test_replay_from_storage_in_time_order_posts_only_what_is_missing(settings, api_server, tmp_path):
     from gwtm_assets.ingest import replay
 

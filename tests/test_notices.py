@@ -5,7 +5,8 @@ import json
 import pytest
 
 from gwtm_assets.notices.icecube import icecube_record, parse_icecube_notice
-from gwtm_assets.notices.ligo import alert_record, parse_ligo_notice, product_name
+from gwtm_assets.notices.ligo import alert_record, parse_ligo_notice
+from gwtm_assets.notices.naming import product_name
 from gwtm_assets.notices.validation import NoticeValidationError
 
 from .conftest import ICECUBE_SAMPLES, LIGO_SAMPLES, sample

@@ -1,8 +1,9 @@
 """Notices that failed on an outage are re-launched by themselves, spaced out and bounded; a 4xx is final."""
 
+import pytest
 from dagster import DagsterInstance, Definitions, build_sensor_context
 
-from gwtm_assets.assets import LIGO_ASSETS, ligo
+from gwtm_assets.assets import LIGO_ASSETS
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.jobs import ligo_alert_job
 from gwtm_assets.notices.history import land
@@ -32,14 +33,13 @@ def test_a_rejected_record_fails_once_and_is_not_retried(settings, api_server):
     assert failed_partitions(instance, run.job_name) == []  # nothing for the recovery sensor either
 
 
+@pytest.mark.slow
 def test_failed_partitions_are_relaunched_once_the_api_answers_in_their_order(settings, api_server):
     instance = DagsterInstance.ephemeral()
     resources = build_resources(settings) | {
         "gwtm_api": GWTMApiResource(api_base=settings.api_base, api_token=ADMIN_TOKEN, max_attempts=1)
     }
-    job = Definitions(
-        assets=[ligo.incoming_gw_notice, *LIGO_ASSETS], jobs=[ligo_alert_job], resources=resources
-    ).resolve_job_def("ligo_alert_job")
+    job = Definitions(assets=LIGO_ASSETS, jobs=[ligo_alert_job], resources=resources).resolve_job_def("ligo_alert_job")
     keys = []
     api_server.outage(3600)
     for name in ("MS181101ab-preliminary", "MS181101ab-initial"):

@@ -70,7 +70,7 @@ def test_gaussian_blob_has_analytic_credible_areas(ra, dec):
     assert hp.rotator.angdist((stats.ra, stats.dec), (ra, dec), lonlat=True)[0] < np.radians(0.1)
 
 
-@pytest.mark.parametrize("order", [6, 9, 11])
+@pytest.mark.parametrize("order", [6, 9, pytest.param(11, marks=pytest.mark.slow)])
 def test_rasterize_matches_ligo_skymap(order):
     sky, _ = load_sky(SKYMAP_SAMPLES[0])
     ours = rasterize(sky, order)

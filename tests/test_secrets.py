@@ -97,6 +97,7 @@ def _found_in_sqlite(path: Path, secrets: list[str]) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_no_secret_in_the_instance_the_ui_the_logs_or_the_products(tmp_path):
     home, storage = tmp_path / "home", tmp_path / "storage"
     home.mkdir()

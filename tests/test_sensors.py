@@ -5,7 +5,7 @@ import json
 import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
-from gwtm_assets.assets import LIGO_ASSETS, ligo
+from gwtm_assets.assets import LIGO_ASSETS
 from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
@@ -61,7 +61,7 @@ def test_ligo_sensor_lands_partitions_and_quarantines_garbage(broker, settings, 
     # The requested run materializes the landed notice.
     instance.add_dynamic_partitions("gw_alerts", keys[:1])
     run = materialize(
-        [ligo.incoming_gw_notice, *LIGO_ASSETS],
+        LIGO_ASSETS,
         partition_key=keys[0],
         instance=instance,
         resources=build_resources(settings),

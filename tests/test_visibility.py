@@ -161,6 +161,7 @@ def fermi_inputs(tmp_path, monkeypatch):
     return tle, ft2
 
 
+@pytest.mark.slow
 def test_visibility_is_stored_once_per_event_beside_the_alert_products(settings, fermi_inputs):
     tle, ft2 = fermi_inputs
     settings = settings.model_copy(update={"fermi_tle_source": str(tle), "fermi_ft2_source": str(ft2)})

@@ -10,7 +10,7 @@ from ..resources.galaxy_catalog import GalaxyCatalogResource
 from ..resources.gwtm_api import GWTMApiResource
 from ..resources.storage import AlertLedger
 from ..science.galaxies import REFERENCE, rank_galaxies
-from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition
+from .common import DecodedSkymap, PostedRecord, after_record_asset, check_partition
 
 
 class GalaxyListConfig(Config):

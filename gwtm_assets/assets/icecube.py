@@ -2,24 +2,24 @@
 
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, Output, SourceAsset, asset
+from dagster import AssetExecutionContext, AssetSpec, MetadataValue, Output, asset
 
 from ..notices.icecube import IceCubeNotice, parse_icecube_notice
 from ..notices.icecube import icecube_record as build_icecube_record
 from ..notices.validation import NoticeValidationError, final_failure
 from ..partitions import icecube_notice_partitions
 from ..resources.gwtm_api import GWTMApiResource
-from .ligo import TRANSIENT_RETRY, check_partition
+from .common import TRANSIENT_RETRY, check_partition
 
 GROUP = "icecube"
 
-incoming_icecube_notice = SourceAsset(
-    key=AssetKey("incoming_icecube_notice"),
+#: Landed by the sensors (an external asset: Dagster records it, never computes it); read through its IO manager.
+incoming_icecube_notice = AssetSpec(
+    key="incoming_icecube_notice",
     partitions_def=icecube_notice_partitions,
-    io_manager_key="incoming_notice_io_manager",
     group_name=GROUP,
     description="Raw IceCube notice bytes as received, landed in storage before the run.",
-)
+).with_io_manager_key("incoming_notice_io_manager")
 
 
 @asset(

@@ -7,26 +7,31 @@ named after what ``api_record`` decided.
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
-    Backoff,
+    AssetSpec,
     MetadataValue,
     Output,
-    RetryPolicy,
-    SourceAsset,
     asset,
 )
 
 from ..io.io_managers import ProductFiles
-from ..notices.ligo import LigoNotice, alert_record, parse_ligo_notice, product_name
+from ..notices.ligo import LigoNotice, alert_record, parse_ligo_notice
+from ..notices.naming import (
+    PostAction,
+    named_entry,
+    needs_name,
+    next_datecreated,
+    post_action,
+    posted_entry,
+    record_number,
+)
 from ..notices.validation import NoticeValidationError, final_failure
 from ..partitions import gw_alert_partitions
 from ..resources.gwtm_api import GWTMApiResource
@@ -35,9 +40,7 @@ from ..resources.storage import AlertLedger
 from ..science.contours import contours_geojson
 from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
 from ..science.skymap import (
-    MultiOrderSkyMap,
     SkymapError,
-    SkymapStatistics,
     decode_notice_skymap,
     flat_fits_bytes,
     gzip_bytes,
@@ -53,42 +56,26 @@ from ..storage_keys import (
     moc_suffix,
     product_key,
 )
-from ..timestamps import utc_naive
 from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
-
-GROUP = "ligo"
-TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL)
-
-incoming_gw_notice = SourceAsset(
-    key=AssetKey("incoming_gw_notice"),
-    partitions_def=gw_alert_partitions,
-    io_manager_key="incoming_notice_io_manager",
-    group_name=GROUP,
-    description="Raw igwn.gwalert bytes as received, landed in storage before the run.",
+from .common import (
+    LIGO_GROUP,
+    TRANSIENT_RETRY,
+    DecodedSkymap,
+    PostedRecord,
+    check_partition,
+    elapsed_ms,
+    product_asset,
 )
 
+GROUP = LIGO_GROUP
 
-@dataclass(frozen=True)
-class DecodedSkymap:
-    """A notice's sky map: the decoded multi-order map, its FITS bytes and statistics."""
-
-    sky: MultiOrderSkyMap
-    fits: bytes
-    statistics: SkymapStatistics
-
-
-@dataclass(frozen=True)
-class PostedRecord:
-    """One alert record as posted: the product name it gives every file, the API id, the record."""
-
-    name: str
-    api_id: int | None
-    record: dict[str, Any]
-    posted_now: bool = False
-
-
-def _elapsed_ms(started: float) -> float:
-    return round(1000 * (time.perf_counter() - started), 1)
+#: Landed by the sensors (an external asset: Dagster records it, never computes it); read through its IO manager.
+incoming_gw_notice = AssetSpec(
+    key="incoming_gw_notice",
+    partitions_def=gw_alert_partitions,
+    group_name=GROUP,
+    description="Raw igwn.gwalert bytes as received, landed in storage before the run.",
+).with_io_manager_key("incoming_notice_io_manager")
 
 
 @asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
@@ -123,7 +110,7 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
         except SkymapError as exc:
             raise final_failure(exc) from exc
         maps[label] = DecodedSkymap(sky=sky, fits=data, statistics=skymap_statistics(sky))
-    metadata: dict[str, Any] = {"maps": len(maps), "compute_ms": _elapsed_ms(started)}
+    metadata: dict[str, Any] = {"maps": len(maps), "compute_ms": elapsed_ms(started)}
     if "" in maps:
         s = maps[""].statistics
         metadata |= {
@@ -135,19 +122,6 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
             "max_order": s.max_order,
         }
     return Output(maps, metadata=metadata)
-
-
-def next_datecreated(held: list[dict[str, Any]], after: datetime | None = None) -> datetime:
-    """The time of posting (naive UTC), later than every record the event holds and than ``after``.
-
-    The site shows an event's record with the greatest ``datecreated``, so it
-    must grow strictly with each record posted, in processing order.
-    """
-    now = datetime.now(UTC).replace(tzinfo=None)
-    earlier = [t for t in (utc_naive(r.get("datecreated")) for r in held) if t is not None]
-    if after is not None:
-        earlier.append(after)
-    return max([now, *(t + timedelta(milliseconds=1) for t in earlier)])
 
 
 @asset(
@@ -167,11 +141,9 @@ def api_record(
 ) -> Output[dict[str, PostedRecord]]:
     """Alert records posted to the GWTM API, each exactly once, with the product name it gives its files.
 
-    The name ``<graceid>-<AlertType>[N]`` counts the records of that type the
-    API already holds. It is decided once and kept in the ledger with the
-    record's ``datecreated`` (its identity) before the post, so a re-run, a
-    crash between post and ledger, or a lost reply neither posts twice nor
-    renames anything.
+    How names and posts are decided (once, kept in the ledger before the
+    post, so that nothing is posted twice or renamed): ``notices/naming.py``.
+    This asset reads, writes and posts around those decisions.
     """
     notice = raw_alert
     ledger = alert_ledger.read(notice.storage_dir, context.partition_key)
@@ -180,28 +152,26 @@ def api_record(
     posted: dict[str, PostedRecord] = {}
     for label in notice.record_labels:
         decoded = skymap.get(label) or skymap.get("")
-        entry = ledger.get(label)
-        interrupted = entry is not None and entry["state"] != "posted"
-        if entry is None or (interrupted and "datecreated" not in entry):  # (ledgers before datecreated had none)
+        found = ledger.get(label)
+        action = post_action(found)
+        entry = found
+        if needs_name(found):
             if held is None:
                 held = gwtm_api.query_alerts(notice.graceid)
             alert_type = notice.alert_type + label
-            if entry is not None:
-                index = entry["index"]
-            elif gwtm_api.posts_enabled:
-                index = sum(r.get("alert_type") == alert_type for r in held)
-            else:  # no API to count records: number by what the ledger has named
-                index = alert_ledger.count_posted(notice.storage_dir, notice.graceid, alert_type, context.partition_key)
-            last_created = next_datecreated(held, last_created)
-            entry = {
-                "name": product_name(notice.graceid, alert_type, index),
-                "alert_type": alert_type,
-                "index": index,
-                "datecreated": last_created.isoformat(timespec="microseconds"),
-                "state": "posting",
-            }
+            number = record_number(
+                found,
+                alert_type,
+                held if gwtm_api.posts_enabled else None,
+                partial(
+                    alert_ledger.count_posted, notice.storage_dir, notice.graceid, alert_type, context.partition_key
+                ),
+            )
+            last_created = next_datecreated(held, last_created, datetime.now(UTC))
+            entry = named_entry(notice.graceid, alert_type, number, last_created)
             ledger[label] = entry
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
+        assert entry is not None
         map_owner = entry["name"] if label in skymap else posted[""].name if "" in skymap else None
         record = alert_record(
             notice,
@@ -213,16 +183,16 @@ def api_record(
         )
         if entry.get("datecreated"):
             record["datecreated"] = entry["datecreated"]
-        posted_now = entry["state"] != "posted"
+        posted_now = action is not PostAction.KEEP
         if not posted_now:
             context.log.info("%s already posted as %s; not posting again", label or "record", entry["name"])
         else:
-            stored = gwtm_api.find_alert(record) if interrupted else None
+            stored = gwtm_api.find_alert(record) if action is PostAction.CONFIRM_THEN_POST else None
             if stored is not None:
                 context.log.info("%s was posted before an interruption; keeping %s", label or "record", entry["name"])
             else:
                 stored = gwtm_api.post_alert(record)
-            entry.update(state="posted", api_id=stored.get("id"))
+            entry = ledger[label] = posted_entry(entry, stored.get("id"))
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
         posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record, posted_now)
     return Output(
@@ -262,43 +232,6 @@ def expired_mock_alerts(
     return Output(gwtm_api.del_test_alerts(), metadata={"called": gwtm_api.posts_enabled})
 
 
-def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callable:
-    """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check.
-
-    ``priority`` orders the products after the record (the in-process executor runs the ready step of highest
-    ``dagster/priority`` first): the contours, whose check integrates for 0.5-4 s after the product is written,
-    go last, so the other products do not wait for that check.
-    """
-    return asset(
-        partitions_def=gw_alert_partitions,
-        group_name=GROUP,
-        io_manager_key="product_io_manager",
-        kinds={kind},
-        retry_policy=TRANSIENT_RETRY,
-        check_specs=[check],
-        op_tags={"dagster/priority": str(priority)},
-    )
-
-
-def after_record_asset(kind: str, io_manager_key: str = "product_io_manager") -> Callable:
-    """An asset of a ``gw_alerts`` partition that must never delay the record: it runs after the record and the
-    products (``dagster/priority`` -1), retried on transient failures."""
-    return asset(
-        partitions_def=gw_alert_partitions,
-        group_name=GROUP,
-        io_manager_key=io_manager_key,
-        kinds={kind},
-        retry_policy=TRANSIENT_RETRY,
-        op_tags={"dagster/priority": "-1"},
-    )
-
-
-def check_partition(notice: Any, context: AssetExecutionContext) -> None:
-    """A notice landed under another partition's key is an error, not a silent mix-up."""
-    if notice.partition_key != context.partition_key:
-        raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")
-
-
 @product_asset("fits", FLAT_MAP_CHECK)
 def alert_files(
     raw_alert: LigoNotice,
@@ -318,7 +251,7 @@ def alert_files(
         nsides[label or "gw"] = nside
     yield Output(
         ProductFiles(files),
-        metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": _elapsed_ms(started)},
+        metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": elapsed_ms(started)},
     )
     yield check_flat_maps({k: v for k, v in files.items() if is_flat_map(k)})
 
@@ -340,7 +273,7 @@ def contours(
         checked[key] = (files[key], decoded.sky)
         rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
     yield Output(
-        ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": _elapsed_ms(started)}
+        ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": elapsed_ms(started)}
     )
     yield check_contours(checked)
 
@@ -363,6 +296,6 @@ def moc(
             checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)
     yield Output(
-        ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": _elapsed_ms(started)}
+        ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": elapsed_ms(started)}
     )
     yield check_mocs(checked)

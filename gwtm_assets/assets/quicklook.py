@@ -11,7 +11,7 @@ from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice
 from ..science.quicklook import skymap_png
 from ..storage_keys import FERMI_GBM_VISIBILITY, FERMI_LAT_FIELD, PICTURE, event_product_key, product_key
-from .ligo import DecodedSkymap, PostedRecord, after_record_asset, check_partition
+from .common import DecodedSkymap, PostedRecord, after_record_asset, check_partition
 
 #: Largest picture shown inline in the UI (base64 in the event log); bigger ones are linked by key only.
 INLINE_LIMIT_BYTES = 256 * 1024

@@ -26,7 +26,7 @@ from ..science.visibility import (
     subsatellite_point_deg,
 )
 from ..storage_keys import FERMI_GBM_VISIBILITY, FERMI_LAT_FIELD, event_product_key
-from .ligo import after_record_asset, check_partition
+from .common import after_record_asset, check_partition
 
 logger = logging.getLogger(__name__)
 

@@ -33,11 +33,6 @@ def notice_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:DIGEST_LENGTH]
 
 
-def product_name(graceid: str, alert_type: str, existing: int) -> str:
-    """``<graceid>-<AlertType>`` for the first record of a type, then ``...1``, ``...2``."""
-    return f"{graceid}-{alert_type}{existing or ''}"
-
-
 @dataclass(frozen=True)
 class LigoNotice:
     """A validated igwn.gwalert notice and the raw bytes it arrived as."""

@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -20,6 +22,7 @@ SAMPLES = [ROOT / "samples" / "ligo" / f"MS181101ab-{name}.json" for name in ORD
 SAMPLES.append(ROOT / "samples" / "ligo" / "S230518h-preliminary.json")
 
 
+@pytest.mark.slow
 def test_local_ingest_of_ligo_samples():
     with tempfile.TemporaryDirectory() as tmp:
         results = ingest_with_local_api(SAMPLES, tmp)
