@@ -45,11 +45,6 @@ def event_product_key(graceid: str, suffix: str) -> str:
     return f"{storage_dir(graceid)}/{graceid}{suffix}"
 
 
-def is_flat_map(key: str) -> bool:
-    """The flat HEALPix map (``.fits.gz``), not the multi-order one (``_moc.fits.gz``) that ends the same."""
-    return key.endswith(FLAT_MAP) and not key.endswith(MULTIORDER_MAP)
-
-
 def incoming_notice_key(partition_key: str) -> str:
     """Where a notice's raw bytes land before its run: ``<dir>/incoming/<partition_key>.json``."""
     return f"{incoming_prefix(storage_dir(partition_key))}{partition_key}.json"

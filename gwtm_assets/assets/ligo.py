@@ -42,7 +42,7 @@ from ..science.moc import credible_region_moc, moc_area_deg2, moc_fits_bytes
 from ..science.skymap import (
     SkymapError,
     decode_notice_skymap,
-    flat_fits_bytes,
+    flat_map,
     gzip_bytes,
     read_multiorder_fits,
     skymap_statistics,
@@ -52,7 +52,6 @@ from ..storage_keys import (
     FLAT_MAP,
     MULTIORDER_MAP,
     RAW_NOTICE,
-    is_flat_map,
     moc_suffix,
     product_key,
 )
@@ -243,17 +242,20 @@ def alert_files(
     started = time.perf_counter()
     files = {product_key(raw_alert.storage_dir, api_record[""].name, RAW_NOTICE): raw_alert.raw}
     nsides = {}
+    written_prob = {}
     for label, decoded in skymap.items():
         name = api_record[label].name
-        flat, nside = flat_fits_bytes(decoded.sky, listener_config.flat_map_nside)
-        files[product_key(raw_alert.storage_dir, name, FLAT_MAP)] = flat
+        flat = flat_map(decoded.sky, listener_config.flat_map_nside)
+        key = product_key(raw_alert.storage_dir, name, FLAT_MAP)
+        files[key] = flat.fits_gz
+        written_prob[key] = flat.prob
         files[product_key(raw_alert.storage_dir, name, MULTIORDER_MAP)] = gzip_bytes(decoded.fits)
-        nsides[label or "gw"] = nside
+        nsides[label or "gw"] = flat.nside
     yield Output(
         ProductFiles(files),
         metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": elapsed_ms(started)},
     )
-    yield check_flat_maps({k: v for k, v in files.items() if is_flat_map(k)})
+    yield check_flat_maps(written_prob)
 
 
 @product_asset("geojson", CONTOURS_CHECK, priority=0)

@@ -188,17 +188,3 @@ def probability_inside_rings(sky: MultiOrderSkyMap, rings_lonlat: list[list[list
     if region is None:
         return 0.0
     return float(region.probability_in_multiordermap(Table({"UNIQ": sky.uniq, "PROBDENSITY": sky.probdensity})))
-
-
-def enclosed_probability(sky: MultiOrderSkyMap, rings_lonlat: list[list[list[float]]], depth: int) -> float:
-    """Probability of ``sky`` inside closed rings, free of the polygon cover's border error.
-
-    ``mocpy`` covers a polygon with every cell it touches, so
-    ``probability_inside_rings`` over-counts by about the probability of the
-    border cells, an error that halves with each extra depth (0.01 at depth 10
-    for a 10 deg^2 region). Richardson extrapolation of depths ``depth`` and
-    ``depth + 1`` cancels that leading term: 2 p(depth + 1) - p(depth).
-    """
-    coarse = probability_inside_rings(sky, rings_lonlat, depth)
-    fine = probability_inside_rings(sky, rings_lonlat, depth + 1)
-    return 2 * fine - coarse

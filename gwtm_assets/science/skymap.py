@@ -378,11 +378,25 @@ FITS_BLOCK = 2880
 GZIP_WBITS = 31
 
 
+@dataclass(frozen=True)
+class FlatMap:
+    """A flat map as written: the gzip FITS bytes, its nside and its ``PROB`` column (the buffer compressed)."""
+
+    fits_gz: bytes
+    nside: int
+    prob: np.ndarray
+
+
 def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int]:
+    """A gzip FITS flat HEALPix map (NESTED) readable by ``healpy.read_map``, and the nside used."""
+    flat = flat_map(sky, nside)
+    return flat.fits_gz, flat.nside
+
+
+def flat_map(sky: MultiOrderSkyMap, nside: int = 512) -> FlatMap:
     """A gzip FITS flat HEALPix map (NESTED) readable by ``healpy.read_map``.
 
-    The resolution is ``nside`` but never finer than the map itself. Returns
-    the bytes and the nside used.
+    The resolution is ``nside`` but never finer than the map itself.
     """
     order = min(nside_to_order(nside), sky.max_order)
     columns = rasterize(sky, order)
@@ -420,7 +434,7 @@ def flat_fits_bytes(sky: MultiOrderSkyMap, nside: int = 512) -> tuple[bytes, int
         compressor.compress(b"\0" * (-table.nbytes % FITS_BLOCK)),
         compressor.flush(),
     ]
-    return b"".join(pieces), 1 << order
+    return FlatMap(b"".join(pieces), 1 << order, table["PROB"])
 
 
 def gzip_bytes(data: bytes) -> bytes:

@@ -1,0 +1,136 @@
+"""Probability of a multi-order sky map inside closed [ra, dec] rings, cell by cell at the map's own orders.
+
+A check of the contours (``contours.py``), sharing none of their code: the rings are drawn on a Lambert azimuthal
+equal-area projection centred on the region, where areas are the sphere's, so a cell's share of the region is the
+area of its intersection with the rings' polygon over its own area. Cells far from every ring (by more than their
+own size) are wholly in or out: their centre decides. Only cells the rings cross are intersected exactly. The
+region is what an odd number of rings enclose (holes subtract). No rasterisation, no depth to choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
+
+#: Points traced along each edge of a cell's outline: HEALPix edges are curves, and the outlines of neighbouring
+#: cells share these points, so they tile the plane with neither gap nor overlap whatever the number; it only sets
+#: how closely a ring crossing a cell is credited to that cell rather than its neighbour.
+CELL_EDGE_STEPS = 8
+#: Margin over a cell's reach (its corners' farthest distance from its centre, in the projection) when deciding
+#: that the rings cannot touch it: HEALPix edges bow out from the chords between corners by far less.
+NEAR_MARGIN = 1.25
+#: Cells whose rings are clipped together: those under one parent this many orders up.
+GROUP_ORDERS_UP = 3
+#: A ring vertex this far from the projection centre (cosine) would be distorted too much: refuse.
+MIN_CENTRE_COSINE = -0.9
+
+
+class EnclosedProbabilityError(ValueError):
+    """The rings cannot be integrated (degenerate, or spread over nearly the whole sphere)."""
+
+
+def _unit_vectors(lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
+    lon, lat = np.radians(lon_deg), np.radians(lat_deg)
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+class _EqualAreaProjection:
+    """Lambert azimuthal equal-area projection of the unit sphere about ``centre`` (radius 2 disc)."""
+
+    def __init__(self, centre: np.ndarray) -> None:
+        self.centre = centre / np.linalg.norm(centre)
+        helper = np.array([0.0, 0.0, 1.0]) if abs(self.centre[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        self.east = np.cross(helper, self.centre)
+        self.east /= np.linalg.norm(self.east)
+        self.north = np.cross(self.centre, self.east)
+
+    def cosine(self, vectors: np.ndarray) -> np.ndarray:
+        return vectors @ self.centre
+
+    def __call__(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scale = np.sqrt(2.0 / np.maximum(1.0 + self.cosine(vectors), 1e-12))
+        return scale * (vectors @ self.east), scale * (vectors @ self.north)
+
+    def max_linear_scale(self, vectors: np.ndarray) -> np.ndarray:
+        """Largest stretch of lengths at each point (tangential ``k``; radial ``1/k`` <= 1 never exceeds it)."""
+        return np.sqrt(2.0 / np.maximum(1.0 + self.cosine(vectors), 1e-12))
+
+
+def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[Sequence[float]]]) -> float:
+    """Probability of ``sky`` inside the closed rings (GeoJSON ``[ra, dec]`` degrees, first point repeated)."""
+    import healpy as hp
+    import shapely
+
+    rings = [np.asarray(ring, dtype=np.float64)[:-1] for ring in rings_lonlat if len(ring) >= 4]
+    if not rings:
+        return 0.0
+    vertices = [_unit_vectors(ring[:, 0], ring[:, 1]) for ring in rings]
+    every = np.concatenate(vertices)
+    centre = every.sum(axis=0)
+    if np.linalg.norm(centre) < 1e-6 * len(every):
+        raise EnclosedProbabilityError("the rings surround no single side of the sphere")
+    projection = _EqualAreaProjection(centre)
+    if projection.cosine(every).min() < MIN_CENTRE_COSINE:
+        raise EnclosedProbabilityError("the rings reach the far side of the sphere from their centre")
+
+    region = None
+    projected = []
+    for ring in vertices:
+        x, y = projection(ring)
+        projected.append(np.column_stack([x, y]))
+        polygon = shapely.make_valid(shapely.Polygon(projected[-1]))
+        region = polygon if region is None else shapely.symmetric_difference(region, polygon)
+    assert region is not None
+    shapely.prepare(region)
+    # Distance to the rings from their vertices: a point is farther than (distance to the nearest vertex - half
+    # the longest edge) from every edge.
+    outline = np.concatenate(projected)
+    longest_edge = max(float(np.max(np.hypot(*(np.roll(r, -1, axis=0) - r).T))) for r in projected)
+    vertex_tree = cKDTree(outline)
+
+    order, ipix = uniq_to_order_ipix(sky.uniq)
+    cell_area_sr = 4 * np.pi / (12 * 4.0 ** order.astype(np.float64))
+    inside_sr = np.zeros(len(sky.uniq))
+    for level in np.unique(order).tolist():
+        at = np.flatnonzero(order == level)
+        nside = 1 << level
+        centres = np.column_stack(hp.pix2vec(nside, ipix[at], nest=True))
+        x, y = projection(centres)
+        corners = np.atleast_3d(hp.boundaries(nside, ipix[at], step=1, nest=True)).transpose(0, 2, 1)  # (n, 4, 3)
+        kx, ky = projection(corners.reshape(-1, 3))
+        # the cell lies within its corners' farthest distance from its centre, plus a margin for its curved edges
+        reach = NEAR_MARGIN * np.max(np.hypot(kx.reshape(-1, 4) - x[:, None], ky.reshape(-1, 4) - y[:, None]), axis=1)
+        distance, _ = vertex_tree.query(np.column_stack([x, y]), distance_upper_bound=float(reach.max()) + longest_edge)
+        near_side = projection.cosine(centres) > MIN_CENTRE_COSINE - 0.05
+        near = near_side & (distance - longest_edge / 2 < reach)
+        far = near_side & ~near
+        inside_sr[at[far]] = cell_area_sr[at[far]] * shapely.contains_xy(region, x[far], y[far])
+        if near.any():
+            inside_sr[at[near]] = _areas_inside(nside, ipix[at[near]], level, projection, region)
+    return float(np.sum(sky.probdensity * inside_sr))
+
+
+def _areas_inside(nside: int, ipix: np.ndarray, order: int, projection: _EqualAreaProjection, region) -> np.ndarray:
+    """Area (sr) of each cell inside ``region``: the projection keeps areas, so it is the area of the cell's outline
+    intersected with the region. Cells are grouped by a parent a few orders up and the region clipped to each
+    group's box first, so each intersection sees only the few ring edges near it."""
+    import healpy as hp
+    import shapely
+
+    corners = hp.boundaries(nside, ipix, step=CELL_EDGE_STEPS, nest=True)  # (n, 3, 4 * steps)
+    corners = np.atleast_3d(corners).transpose(0, 2, 1)  # (n, 4 * steps, 3)
+    cx, cy = projection(corners.reshape(-1, 3))
+    outlines = np.stack([cx, cy], axis=-1).reshape(corners.shape[0], corners.shape[1], 2)
+    cells = shapely.polygons(outlines)
+    areas = np.empty(len(ipix))
+    groups = ipix >> (2 * min(GROUP_ORDERS_UP, order))
+    for group in np.unique(groups).tolist():
+        members = np.flatnonzero(groups == group)
+        box = outlines[members].reshape(-1, 2)
+        piece = shapely.clip_by_rect(region, *box.min(axis=0), *box.max(axis=0))
+        areas[members] = shapely.area(shapely.intersection(cells[members], piece))
+    return areas
