@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_migration.py
 	$(BIN)/python benchmarks/bench_galaxy_list.py
 	$(BIN)/python benchmarks/bench_checks.py
+	$(BIN)/python benchmarks/bench_notice_cost.py
 	$(BIN)/python benchmarks/bench_keystone_tokens.py
 	$(BIN)/python benchmarks/bench_broker_connections.py
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from dagster import DagsterEvent, DagsterInstance, materialize
 
-from .assets import ICECUBE_ASSETS, LIGO_ASSETS, icecube, ligo
+from .assets import ICECUBE_ASSETS, LIGO_ASSETS
 from .io.object_store import ObjectStore, StorageError
 from .notices.history import land, notices_oldest_first, parse_notice
 from .notices.ligo import LigoNotice
@@ -118,10 +118,10 @@ def ingest_notice(
     assets: list[Any]
     if isinstance(notice, LigoNotice):
         result.alert_type = notice.alert_type
-        partitions, assets = gw_alert_partitions, [ligo.incoming_gw_notice, *LIGO_ASSETS]
+        partitions, assets = gw_alert_partitions, list(LIGO_ASSETS)
     else:
         result.alert_type = "IceCube"
-        partitions, assets = icecube_notice_partitions, [icecube.incoming_icecube_notice, *ICECUBE_ASSETS]
+        partitions, assets = icecube_notice_partitions, list(ICECUBE_ASSETS)
     instance.add_dynamic_partitions(cast(str, partitions.name), [notice.partition_key])
     run = materialize(
         assets,

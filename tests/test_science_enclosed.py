@@ -55,7 +55,7 @@ def uniform():
 @pytest.mark.parametrize("ra,dec", [(0.05, 10.0), (359.9, -30.0), (123.0, 89.9), (300.0, -90.0), (180.0, 0.0)])
 @pytest.mark.parametrize("radius", [0.7, 6.0, 40.0])
 def test_a_cap_of_the_uniform_sky_holds_its_area_across_ra0_and_the_poles(uniform, ra, dec, radius):
-    assert probability_in_rings(uniform, [cap_ring(ra, dec, radius)]) == pytest.approx(cap_fraction(radius), abs=2e-5)
+    assert probability_in_rings(uniform, [cap_ring(ra, dec, radius)]) == pytest.approx(cap_fraction(radius), abs=5e-5)
 
 
 def test_an_annulus_holds_the_difference_and_islands_the_sum(uniform):

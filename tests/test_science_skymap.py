@@ -10,10 +10,12 @@ from astropy.table import Table
 from ligo.skymap import moc as ligo_moc
 from ligo.skymap.postprocess.crossmatch import crossmatch
 
+from gwtm_assets.assets.checks import check_flat_maps
 from gwtm_assets.science.skymap import (
     SkymapError,
     credible_areas_deg2,
     flat_fits_bytes,
+    flat_map,
     rasterize,
     read_multiorder_fits,
     skymap_statistics,
@@ -100,6 +102,18 @@ def test_flat_map_is_read_by_healpy(tmp_path, path):
     # Read in RING order (healpy's default) the map is the same sky.
     ring = hp.read_map(str(target))
     assert np.argmax(ring) == hp.nest2ring(nside, np.argmax(prob))
+
+
+def test_the_flat_map_check_sees_the_column_the_file_holds_and_fails_a_map_that_lost_probability(tmp_path):
+    """The check sums FlatMap.prob in memory; that column is exactly what healpy reads back from the bytes."""
+    sky, _ = load_sky(SKYMAP_SAMPLES[0])
+    flat = flat_map(sky, 512)
+    target = tmp_path / "map.fits.gz"
+    target.write_bytes(flat.fits_gz)
+    np.testing.assert_array_equal(hp.read_map(str(target), nest=True), flat.prob.astype(np.float64))
+    assert check_flat_maps({"map": flat.prob}).passed
+    failed = check_flat_maps({"map": flat.prob * np.float32(0.999)})
+    assert not failed.passed and list(failed.metadata["outside_tolerance"].value) == ["map"]
 
 
 def test_flat_map_is_never_finer_than_the_map():

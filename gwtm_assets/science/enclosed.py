@@ -19,7 +19,7 @@ from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
 #: Points traced along each edge of a cell's outline: HEALPix edges are curves, and the outlines of neighbouring
 #: cells share these points, so they tile the plane with neither gap nor overlap whatever the number; it only sets
 #: how closely a ring crossing a cell is credited to that cell rather than its neighbour.
-CELL_EDGE_STEPS = 8
+CELL_EDGE_STEPS = 4
 #: Margin over a cell's reach (its corners' farthest distance from its centre, in the projection) when deciding
 #: that the rings cannot touch it: HEALPix edges bow out from the chords between corners by far less.
 NEAR_MARGIN = 1.25
@@ -27,6 +27,20 @@ NEAR_MARGIN = 1.25
 GROUP_ORDERS_UP = 3
 #: A ring vertex this far from the projection centre (cosine) would be distorted too much: refuse.
 MIN_CENTRE_COSINE = -0.9
+
+
+#: Largest distance between the points along the rings used to find the cells near them (projected units, ~ rad).
+OUTLINE_SPACING = 5e-4
+
+
+def _densified(ring: np.ndarray, spacing: float) -> np.ndarray:
+    """The closed ring's vertices with points added along every edge longer than ``spacing``."""
+    following = np.roll(ring, -1, axis=0)
+    pieces = np.maximum(np.ceil(np.hypot(*(following - ring).T) / spacing).astype(np.int64), 1)
+    start = np.repeat(ring, pieces, axis=0)
+    step = np.repeat((following - ring) / pieces[:, None], pieces, axis=0)
+    offset = np.arange(int(pieces.sum())) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    return start + step * offset[:, None]
 
 
 class EnclosedProbabilityError(ValueError):
@@ -86,10 +100,10 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
         region = polygon if region is None else shapely.symmetric_difference(region, polygon)
     assert region is not None
     shapely.prepare(region)
-    # Distance to the rings from their vertices: a point is farther than (distance to the nearest vertex - half
-    # the longest edge) from every edge.
-    outline = np.concatenate(projected)
-    longest_edge = max(float(np.max(np.hypot(*(np.roll(r, -1, axis=0) - r).T))) for r in projected)
+    # Distance to the rings from points along them: a point is farther than (distance to the nearest of them -
+    # half their spacing) from every edge. Long edges are split so that the spacing stays small.
+    outline = np.concatenate([_densified(r, OUTLINE_SPACING) for r in projected])
+    longest_edge = OUTLINE_SPACING
     vertex_tree = cKDTree(outline)
 
     order, ipix = uniq_to_order_ipix(sky.uniq)

@@ -1,0 +1,191 @@
+"""What one notice costs: CPU per notice in a warm process, step by step, and a whole ``gwtm-cron ingest``.
+
+Two measures, each of this checkout and, with ``--baseline REV``, of an earlier commit (a temporary git worktree)
+in the same run:
+
+1. **Warm CPU per notice.** One process imports everything and ingests a warm-up notice of another event (as a
+   warm run worker has), then each sample, each under a new mock event id: the process CPU time of the whole
+   ``materialize`` (every asset and check, Dagster's own work and its SQLite event log included) and the wall
+   time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
+   API's answer, so wall ~ CPU).
+2. **Whole ingest per notice**, as the issue measures it: ``gwtm-cron ingest <sample>`` minus
+   ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out (medians of ``--repeats``).
+
+The GWTM API is the development API (``gwtm-cron dev-api``) in its own process, so its CPU is not counted.
+
+    python benchmarks/bench_notice_cost.py [--baseline REV] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples" / "ligo"
+MEASURED = ["MS181101ab-preliminary", "MS181101ab-ext-update", "S230518h-preliminary"]
+WARM_UP = "MS181101ab-earlywarning"
+RETRACTION = "MS181101ab-retraction"
+TOKEN = "bench-admin-token"
+
+
+def renamed(raw: bytes, number: int) -> bytes:
+    """The notice under a new mock event id, so every notice is new to the API and the ledger."""
+    notice = json.loads(raw)
+    notice["superevent_id"] = f"MS2612{number:02d}zz"
+    return json.dumps(notice).encode()
+
+
+def child(tree: Path, api_base: str, storage: Path) -> None:
+    """Runs in a process whose ``gwtm_assets`` is ``tree``'s; prints one JSON line per measured notice."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    from gwtm_assets.ingest import ingest_notice
+    from gwtm_assets.io.object_store import LocalObjectStore
+    from gwtm_assets.resources.builders import build_resources
+    from gwtm_assets.settings import GWTMSettings
+
+    settings = GWTMSettings(
+        api_base=api_base,
+        api_token=TOKEN,
+        local_storage_dir=str(storage),
+        fermi_tle_source=str(REPO / "samples" / "fermi"),
+    )
+    resources = build_resources(settings)
+    store = LocalObjectStore(str(storage))
+    instance = DagsterInstance.ephemeral()
+    ingest_notice(renamed((SAMPLES / f"{WARM_UP}.json").read_bytes(), 0), WARM_UP, instance, settings, resources, store)
+    for number, name in enumerate(MEASURED, start=1):
+        raw = renamed((SAMPLES / f"{name}.json").read_bytes(), number)
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = ingest_notice(raw, name, instance, settings, resources, store)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        assert result.ok, result.line()
+        steps: dict[str, float] = {}
+        started: dict[str, float] = {}
+        run = instance.get_runs(limit=1)[0]
+        for record in instance.all_logs(run.run_id):
+            event = record.dagster_event
+            if event is None or not event.step_key:
+                continue
+            if event.event_type == DagsterEventType.STEP_START:
+                started[event.step_key] = record.timestamp
+            elif event.event_type == DagsterEventType.STEP_SUCCESS:
+                steps[event.step_key] = record.timestamp - started[event.step_key]
+        print(json.dumps({"notice": name, "cpu_s": cpu, "wall_s": wall, "steps_s": steps}), flush=True)
+
+
+def warm_costs(tree: Path, api_base: str) -> list[dict]:
+    with tempfile.TemporaryDirectory() as storage:
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", str(tree), api_base, storage],
+            env={**os.environ, "PYTHONPATH": str(tree), "LOG_LEVEL": "WARNING"},
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tree,
+        )
+    if done.returncode:
+        sys.exit(f"{tree}: {done.stderr[-3000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def ingest_seconds(tree: Path, api_base: str, sample: str) -> float:
+    with tempfile.TemporaryDirectory() as storage:
+        env = {**os.environ, "PYTHONPATH": str(tree), "API_BASE": api_base, "API_TOKEN": TOKEN,
+               "LOCAL_STORAGE_DIR": storage, "FERMI_TLE_SOURCE": str(REPO / "samples" / "fermi"), "LOG_LEVEL": "WARNING"}  # fmt: skip
+        env.pop("DAGSTER_HOME", None)
+        raw = renamed(
+            (SAMPLES / f"{sample}.json").read_bytes(), 90 + MEASURED.index(sample) if sample in MEASURED else 99
+        )
+        path = Path(storage) / "notice.json"
+        path.write_bytes(raw)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "gwtm_assets.cli", "ingest", str(path)],
+            env=env, capture_output=True, text=True, check=False, cwd=tree,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"{tree} ingest {sample}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    return elapsed
+
+
+def measure(label: str, tree: Path, api_base: str, repeats: int) -> dict:
+    warm = warm_costs(tree, api_base)
+    retraction = statistics.median(ingest_seconds(tree, api_base, RETRACTION) for _ in range(repeats))
+    whole = {
+        s: statistics.median(ingest_seconds(tree, api_base, s) for _ in range(repeats)) - retraction for s in MEASURED
+    }
+    return {"label": label, "warm": warm, "ingest": whole}
+
+
+def report(results: list[dict]) -> None:
+    print("\n### Warm CPU per notice (process CPU of the whole materialize, s)\n")
+    print("| notice | " + " | ".join(r["label"] for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for i, name in enumerate(MEASURED):
+        print(f"| {name} | " + " | ".join(f"{r['warm'][i]['cpu_s']:.2f}" for r in results) + " |")
+    print("\n### Whole `gwtm-cron ingest` per notice, start-up excluded (s)\n")
+    print("| notice | " + " | ".join(r["label"] for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for name in MEASURED:
+        print(f"| {name} | " + " | ".join(f"{r['ingest'][name]:.2f}" for r in results) + " |")
+    for i, name in enumerate(MEASURED):
+        print(f"\n### Steps of {name} (wall ms in the warm process)\n")
+        steps = sorted({s for r in results for s in r["warm"][i]["steps_s"]})
+        print("| step | " + " | ".join(r["label"] for r in results) + " |")
+        print("|---|" + "---|" * len(results))
+        for step in steps:
+            cells = [r["warm"][i]["steps_s"].get(step) for r in results]
+            print(f"| {step} | " + " | ".join("-" if c is None else f"{1000 * c:.0f}" for c in cells) + " |")
+        total = [sum(r["warm"][i]["steps_s"].values()) for r in results]
+        print("| all steps | " + " | ".join(f"{1000 * t:.0f}" for t in total) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="an earlier commit to measure in the same run (git worktree)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1], Path(args.child[2]))
+        return
+    api = subprocess.Popen(
+        [sys.executable, "-m", "gwtm_assets.cli", "dev-api", "--port", "0", "--token", TOKEN],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert api.stdout is not None
+        match = re.search(r"at (\S+) ", api.stdout.readline())
+        assert match, "dev-api printed no address"
+        api_base = match.group(1)
+        trees = [("now", REPO)]
+        with tempfile.TemporaryDirectory() as worktrees:
+            if args.baseline:
+                before = Path(worktrees) / "before"
+                subprocess.run(["git", "worktree", "add", "--detach", str(before), args.baseline], cwd=REPO, check=True,
+                               capture_output=True)  # fmt: skip
+                trees.insert(0, (f"before ({args.baseline})", before))
+            try:
+                results = [measure(label, tree, api_base, args.repeats) for label, tree in trees]
+            finally:
+                if args.baseline:
+                    subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False)
+        report(results)
+    finally:
+        api.terminate()
+        api.wait()
+
+
+if __name__ == "__main__":
+    main()
