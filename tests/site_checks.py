@@ -1,4 +1,4 @@
-"""What the GWTM site does with the records (docs/gwtm-api.md, last section), as assertions."""
+"""What the GWTM site does with the records (README, "The API double"; recorded from the real server's source), as assertions."""
 
 from datetime import datetime
 

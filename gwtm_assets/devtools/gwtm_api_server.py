@@ -1,9 +1,9 @@
-"""A GWTM API server of our own that enforces the contract (docs/gwtm-api.md) and records requests.
+"""A GWTM API server of our own that enforces the contract (README, "The API double") and records requests.
 
 Used by the tests (to assert what was sent), by ``make demo`` and by
 ``gwtm-cron dev-api``. Not a production server: state is in memory. It
 behaves as the real server does where that decides what is correct
-(docs/gwtm-api.md, "How the server and the site use what is posted"):
+(recorded from the real server's source: "How the server and the site use what is posted"):
 
 - times are stored naive; a time sent with an offset is shifted into the
   database session's zone (``session_offset``, not UTC by default), as

@@ -33,7 +33,7 @@ class ProductFiles:
 
 
 class ProductIOManager(ConfigurableIOManager):
-    """Writes :class:`ProductFiles` under their contract names (docs/products.md) and reads them back."""
+    """Writes :class:`ProductFiles` under their contract names (README "Products", ``storage_keys.py``) and reads them back."""
 
     storage: ResourceDependency[ProductStorage]
 

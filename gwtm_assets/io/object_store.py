@@ -1,6 +1,6 @@
 """Object stores the products are written to, one class per backend.
 
-Keys are ``<dir>/<file>`` paths as in docs/products.md. Every backend writes
+Keys are ``<dir>/<file>`` paths (README "Products"; built in ``storage_keys.py``). Every backend writes
 atomically: a reader sees the old object or the whole new one, never a part.
 """
 

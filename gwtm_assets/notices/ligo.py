@@ -125,7 +125,7 @@ def alert_record(
     observing_run: str,
     skymap_fits_url: str | None = None,
 ) -> dict[str, Any]:
-    """The GWTM ``post_alert`` record of one of a notice's records (see docs/gwtm-api.md).
+    """The GWTM ``post_alert`` record of one of a notice's records (README, "The asset graph").
 
     ``label`` is ``""`` for the GW record or ``-ExtCoinc`` for the external
     coincidence, whose sky statistics come from the combined map.

@@ -64,7 +64,7 @@ def galaxy_list_ids_matching(entries: list[dict[str, Any]], galaxies: list[dict[
 
 
 class GWTMApiResource(ConfigurableResource):
-    """Client of the GWTM API (docs/gwtm-api.md).
+    """Client of the GWTM API (README, "The asset graph" and "The API double").
 
     Requests carry the ``api_token`` header. Queries and deletions are retried
     with exponential backoff after connection errors, timeouts and 5xx answers;
