@@ -1,10 +1,11 @@
 """Probability of a multi-order sky map inside closed [ra, dec] rings, cell by cell at the map's own orders.
 
-A check of the contours (``contours.py``), sharing none of their code: the rings are drawn on a Lambert azimuthal
-equal-area projection centred on the region, where areas are the sphere's, so a cell's share of the region is the
-area of its intersection with the rings' polygon over its own area. Cells far from every ring (by more than their
-own size) are wholly in or out: their centre decides. Only cells the rings cross are intersected exactly. The
-region is what an odd number of rings enclose (holes subtract). No rasterisation, no depth to choose.
+A check of the contours (``contours.py``), sharing none of their code. The rings are drawn on a Lambert azimuthal
+equal-area projection centred on the region, where areas are the sphere's (steradians), so the probability a cell
+holds inside the rings is its density times the area of its outline intersected with the rings' polygon. Cells
+beyond the rings' bounding cap are outside; cells farther from every ring than their own radius are wholly in or
+out, decided by their centre; only the cells a ring may cross are intersected, exactly. The region is what an odd
+number of rings enclose (holes subtract). No rasterisation, no depth to choose.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
 #: cells share these points, so they tile the plane with neither gap nor overlap whatever the number; it only sets
 #: how closely a ring crossing a cell is credited to that cell rather than its neighbour.
 CELL_EDGE_STEPS = 4
-#: Margin over a cell's reach (its corners' farthest distance from its centre, in the projection) when deciding
-#: that the rings cannot touch it: HEALPix edges bow out from the chords between corners by far less.
-NEAR_MARGIN = 1.25
+#: Margin over a cell's reach (healpy's ``max_pixrad`` times the projection's largest stretch there) when deciding
+#: that the rings cannot touch it: the stretch varies across a cell by far less.
+NEAR_MARGIN = 1.1
 #: Cells whose rings are clipped together: those under one parent this many orders up.
-GROUP_ORDERS_UP = 3
+GROUP_ORDERS_UP = 4
 #: A ring vertex this far from the projection centre (cosine) would be distorted too much: refuse.
 MIN_CENTRE_COSINE = -0.9
 
@@ -106,22 +107,26 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
     longest_edge = OUTLINE_SPACING
     vertex_tree = cKDTree(outline)
 
+    # Every ring lies within this angle of the centre: a cell farther than that plus its own radius is outside.
+    region_radius_rad = float(np.arccos(np.clip(projection.cosine(every).min(), -1.0, 1.0)))
     order, ipix = uniq_to_order_ipix(sky.uniq)
     cell_area_sr = 4 * np.pi / (12 * 4.0 ** order.astype(np.float64))
     inside_sr = np.zeros(len(sky.uniq))
     for level in np.unique(order).tolist():
-        at = np.flatnonzero(order == level)
         nside = 1 << level
+        cell_radius_rad = float(hp.max_pixrad(nside))
+        at = np.flatnonzero(order == level)
         centres = np.column_stack(hp.pix2vec(nside, ipix[at], nest=True))
+        candidate = projection.cosine(centres) >= np.cos(min(np.pi, region_radius_rad + cell_radius_rad))
+        at, centres = at[candidate], centres[candidate]
+        if at.size == 0:
+            continue
         x, y = projection(centres)
-        corners = np.atleast_3d(hp.boundaries(nside, ipix[at], step=1, nest=True)).transpose(0, 2, 1)  # (n, 4, 3)
-        kx, ky = projection(corners.reshape(-1, 3))
-        # the cell lies within its corners' farthest distance from its centre, plus a margin for its curved edges
-        reach = NEAR_MARGIN * np.max(np.hypot(kx.reshape(-1, 4) - x[:, None], ky.reshape(-1, 4) - y[:, None]), axis=1)
+        # how far the cell reaches from its centre, in the projection (which stretches lengths by at most k)
+        reach = NEAR_MARGIN * cell_radius_rad * projection.max_linear_scale(centres)
         distance, _ = vertex_tree.query(np.column_stack([x, y]), distance_upper_bound=float(reach.max()) + longest_edge)
-        near_side = projection.cosine(centres) > MIN_CENTRE_COSINE - 0.05
-        near = near_side & (distance - longest_edge / 2 < reach)
-        far = near_side & ~near
+        near = distance - longest_edge / 2 < reach
+        far = ~near
         inside_sr[at[far]] = cell_area_sr[at[far]] * shapely.contains_xy(region, x[far], y[far])
         if near.any():
             inside_sr[at[near]] = _areas_inside(nside, ipix[at[near]], level, projection, region)
