@@ -55,7 +55,7 @@ def main() -> None:
         swift.SwiftResource._keystone_session = swift.SwiftResource._new_keystone_session  # type: ignore[method-assign]
         tokens_before, ms_before = run(server, "bench-before")
         swift.SwiftResource._keystone_session = shared  # type: ignore[method-assign]
-        swift._KEYSTONE_SESSIONS.clear()
+        swift.KEYSTONE_SESSIONS.close_all()
         tokens_after, ms_after = run(server, "bench-after")
     finally:
         swift.SwiftResource._keystone_session = shared  # type: ignore[method-assign]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,6 +11,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from ..io.object_store import ObjectStore
+from ..process_cache import ProcessCache
 from ..settings import GWTMSettings
 from .storage import ProductStorage
 
@@ -26,7 +26,7 @@ AuthMethod = Literal["v1", "password", "application_credential"]
 #: resource holding it (the storage sits in three IO managers and the ledger), and each copy would otherwise ask
 #: Keystone for a token of its own: four per run. A session renews its token itself when it expires; the pid keeps
 #: a forked run worker off its parent's pooled connections.
-_KEYSTONE_SESSIONS: dict[tuple[object, ...], Any] = {}
+KEYSTONE_SESSIONS: ProcessCache[Any] = ProcessCache()
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,10 @@ class SwiftResource(ConfigurableResource):
 
     def _keystone_session(self, auth: SwiftAuth) -> Any:
         key = (
-            os.getpid(), self.auth_url, auth.method, auth.user, hashlib.sha256(auth.secret.encode()).hexdigest(),
+            self.auth_url, auth.method, auth.user, hashlib.sha256(auth.secret.encode()).hexdigest(),
             self.project_name, self.user_domain_name, self.project_domain_name, self.timeout_s,
         )  # fmt: skip
-        if key not in _KEYSTONE_SESSIONS:
-            _KEYSTONE_SESSIONS[key] = self._new_keystone_session(auth)
-        return _KEYSTONE_SESSIONS[key]
+        return KEYSTONE_SESSIONS.get(key, lambda: self._new_keystone_session(auth))
 
     def _new_keystone_session(self, auth: SwiftAuth) -> Any:
         from keystoneauth1 import session

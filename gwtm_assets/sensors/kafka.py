@@ -1,16 +1,14 @@
 """Kafka consumers for the notice streams: GCN (OIDC) or a plain broker, sized for 1-2 MB notices."""
 
-import atexit
 import hashlib
 import json
-import os
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import confluent_kafka
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from ..process_cache import ProcessCache
 
 #: The largest notice accepted: GW notices with two embedded sky maps reach ~3 MB; leave room.
 NOTICE_MAX_BYTES = 8_000_000
@@ -125,41 +123,6 @@ class KafkaConsumerResource(ConfigurableResource):
         return confluent_kafka.Consumer({"bootstrap.servers": self.bootstrap_servers, **self.consumer_config()})
 
 
-class KeptConsumers:
-    """One consumer per sensor and configuration for the life of the code server process.
-
-    A consumer per tick cost a token request (GCN's OIDC), a TLS handshake and a
-    metadata request every ~5 s per sensor; the earlier listener kept one for its
-    lifetime, as this does. The sensor's cursor stays the source of truth: each
-    tick assigns the partitions at the cursor's offsets. A consumer that failed
-    is dropped and made anew on the next tick; all are closed at exit.
-    """
-
-    def __init__(self) -> None:
-        self._consumers: dict[tuple[object, ...], confluent_kafka.Consumer] = {}
-        self._lock = threading.Lock()
-        atexit.register(self.close_all)
-
-    def get(self, key: tuple[object, ...], make: Callable[[], confluent_kafka.Consumer]) -> confluent_kafka.Consumer:
-        key = (os.getpid(), *key)  # a forked process must not share its parent's sockets
-        with self._lock:
-            if key not in self._consumers:
-                self._consumers[key] = make()
-            return self._consumers[key]
-
-    def discard(self, key: tuple[object, ...]) -> None:
-        with self._lock:
-            consumer = self._consumers.pop((os.getpid(), *key), None)
-        if consumer is not None:
-            _close_quietly(consumer)
-
-    def close_all(self) -> None:
-        with self._lock:
-            consumers, self._consumers = [c for k, c in self._consumers.items() if k[0] == os.getpid()], {}
-        for consumer in consumers:
-            _close_quietly(consumer)
-
-
 def _close_quietly(consumer: confluent_kafka.Consumer) -> None:
     try:
         consumer.close()
@@ -167,5 +130,9 @@ def _close_quietly(consumer: confluent_kafka.Consumer) -> None:
         pass  # already closed, or the broker is gone: nothing left to release
 
 
-#: The code server's consumers (the sensors run there, tick after tick).
-KEPT_CONSUMERS = KeptConsumers()
+#: The code server's consumers (the sensors run there, tick after tick), one per sensor and configuration.
+#: A consumer per tick cost a token request (GCN's OIDC), a TLS handshake and a metadata request every ~5 s per
+#: sensor; the earlier listener kept one for its lifetime, as this does. The sensor's cursor stays the source of
+#: truth: each tick assigns the partitions at the cursor's offsets. A consumer that failed is discarded and made
+#: anew on the next tick; all are closed at exit.
+KEPT_CONSUMERS: ProcessCache[confluent_kafka.Consumer] = ProcessCache(close=_close_quietly)
