@@ -57,6 +57,8 @@ DEFAULT_PRELOAD = (
     "astropy.io.fits",
     "healpy",
     "mocpy",
+    "shapely",
+    "scipy.spatial",
     "gwtm_assets.science.quicklook",
 )
 #: Exit codes of finished workers kept for ``alive`` answers.

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
 
@@ -77,8 +76,11 @@ class _EqualAreaProjection:
 
 def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[Sequence[float]]]) -> float:
     """Probability of ``sky`` inside the closed rings (GeoJSON ``[ra, dec]`` degrees, first point repeated)."""
+    # deferred, as healpy is in contours.py: a run's first assets (the record) never need them; the warm pool
+    # preloads them (runtime/run_workers.py)
     import healpy as hp
     import shapely
+    from scipy.spatial import cKDTree
 
     rings = [np.asarray(ring, dtype=np.float64)[:-1] for ring in rings_lonlat if len(ring) >= 4]
     if not rings:
