@@ -42,8 +42,8 @@ def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callab
     """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check.
 
     ``priority`` orders the products after the record (the in-process executor runs the ready step of highest
-    ``dagster/priority`` first): the contours, whose check integrates for 0.5-4 s after the product is written,
-    go last, so the other products do not wait for that check.
+    ``dagster/priority`` first): the contours, whose check is the dearest (60-200 ms after the product is
+    written, ``benchmarks/bench_checks.py``), go last, so the other products do not wait for it.
     """
     return asset(
         partitions_def=gw_alert_partitions,

@@ -66,18 +66,18 @@ from .common import (
     product_asset,
 )
 
-GROUP = LIGO_GROUP
-
 #: Landed by the sensors (an external asset: Dagster records it, never computes it); read through its IO manager.
 incoming_gw_notice = AssetSpec(
     key="incoming_gw_notice",
     partitions_def=gw_alert_partitions,
-    group_name=GROUP,
+    group_name=LIGO_GROUP,
     description="Raw igwn.gwalert bytes as received, landed in storage before the run.",
 ).with_io_manager_key("incoming_notice_io_manager")
 
 
-@asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"json"})
+@asset(
+    partitions_def=gw_alert_partitions, group_name=LIGO_GROUP, io_manager_key="intermediate_io_manager", kinds={"json"}
+)
 def raw_alert(context: AssetExecutionContext, incoming_gw_notice: bytes) -> Output[LigoNotice]:
     """The igwn.gwalert notice, validated against the IGWN schema."""
     try:
@@ -97,7 +97,9 @@ def raw_alert(context: AssetExecutionContext, incoming_gw_notice: bytes) -> Outp
     )
 
 
-@asset(partitions_def=gw_alert_partitions, group_name=GROUP, io_manager_key="intermediate_io_manager", kinds={"numpy"})
+@asset(
+    partitions_def=gw_alert_partitions, group_name=LIGO_GROUP, io_manager_key="intermediate_io_manager", kinds={"numpy"}
+)
 def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
     """Decoded multi-order sky maps by record label ("" for the GW map, "-ExtCoinc" for the combined map)."""
     started = time.perf_counter()
@@ -125,7 +127,7 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
 
 @asset(
     partitions_def=gw_alert_partitions,
-    group_name=GROUP,
+    group_name=LIGO_GROUP,
     io_manager_key="intermediate_io_manager",
     kinds={"api"},
     retry_policy=TRANSIENT_RETRY,
@@ -207,7 +209,7 @@ def api_record(
 
 @asset(
     partitions_def=gw_alert_partitions,
-    group_name=GROUP,
+    group_name=LIGO_GROUP,
     io_manager_key="intermediate_io_manager",
     kinds={"api"},
     deps=["alert_files", "contours", "moc", "galaxy_list", "skymap_plot"],

@@ -64,11 +64,12 @@ class _EqualAreaProjection:
         return vectors @ self.centre
 
     def __call__(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scale = np.sqrt(2.0 / np.maximum(1.0 + self.cosine(vectors), 1e-12))
+        scale = self.max_linear_scale(vectors)
         return scale * (vectors @ self.east), scale * (vectors @ self.north)
 
     def max_linear_scale(self, vectors: np.ndarray) -> np.ndarray:
-        """Largest stretch of lengths at each point (tangential ``k``; radial ``1/k`` <= 1 never exceeds it)."""
+        """The projection's factor ``k`` at each point, also its largest stretch of lengths there (tangential ``k``;
+        radial ``1/k`` <= 1 never exceeds it)."""
         return np.sqrt(2.0 / np.maximum(1.0 + self.cosine(vectors), 1e-12))
 
 
@@ -89,7 +90,8 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
     if np.linalg.norm(centre) < 1e-6 * len(every):
         raise EnclosedProbabilityError("the rings surround no single side of the sphere")
     projection = _EqualAreaProjection(centre)
-    if projection.cosine(every).min() < MIN_CENTRE_COSINE:
+    farthest_cosine = float(projection.cosine(every).min())
+    if farthest_cosine < MIN_CENTRE_COSINE:
         raise EnclosedProbabilityError("the rings reach the far side of the sphere from their centre")
 
     region = None
@@ -103,12 +105,10 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
     shapely.prepare(region)
     # Distance to the rings from points along them: a point is farther than (distance to the nearest of them -
     # half their spacing) from every edge. Long edges are split so that the spacing stays small.
-    outline = np.concatenate([_densified(r, OUTLINE_SPACING) for r in projected])
-    longest_edge = OUTLINE_SPACING
-    vertex_tree = cKDTree(outline)
+    vertex_tree = cKDTree(np.concatenate([_densified(r, OUTLINE_SPACING) for r in projected]))
 
     # Every ring lies within this angle of the centre: a cell farther than that plus its own radius is outside.
-    region_radius_rad = float(np.arccos(np.clip(projection.cosine(every).min(), -1.0, 1.0)))
+    region_radius_rad = float(np.arccos(max(farthest_cosine, -1.0)))
     order, ipix = uniq_to_order_ipix(sky.uniq)
     cell_area_sr = 4 * np.pi / (12 * 4.0 ** order.astype(np.float64))
     inside_sr = np.zeros(len(sky.uniq))
@@ -124,23 +124,25 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
         x, y = projection(centres)
         # how far the cell reaches from its centre, in the projection (which stretches lengths by at most k)
         reach = NEAR_MARGIN * cell_radius_rad * projection.max_linear_scale(centres)
-        distance, _ = vertex_tree.query(np.column_stack([x, y]), distance_upper_bound=float(reach.max()) + longest_edge)
-        near = distance - longest_edge / 2 < reach
+        distance, _ = vertex_tree.query(
+            np.column_stack([x, y]), distance_upper_bound=float(reach.max()) + OUTLINE_SPACING
+        )
+        near = distance - OUTLINE_SPACING / 2 < reach
         far = ~near
         inside_sr[at[far]] = cell_area_sr[at[far]] * shapely.contains_xy(region, x[far], y[far])
         if near.any():
-            inside_sr[at[near]] = _areas_inside(nside, ipix[at[near]], level, projection, region)
+            inside_sr[at[near]] = _areas_inside(level, ipix[at[near]], projection, region)
     return float(np.sum(sky.probdensity * inside_sr))
 
 
-def _areas_inside(nside: int, ipix: np.ndarray, order: int, projection: _EqualAreaProjection, region) -> np.ndarray:
+def _areas_inside(order: int, ipix: np.ndarray, projection: _EqualAreaProjection, region) -> np.ndarray:
     """Area (sr) of each cell inside ``region``: the projection keeps areas, so it is the area of the cell's outline
     intersected with the region. Cells are grouped by a parent a few orders up and the region clipped to each
     group's box first, so each intersection sees only the few ring edges near it."""
     import healpy as hp
     import shapely
 
-    corners = hp.boundaries(nside, ipix, step=CELL_EDGE_STEPS, nest=True)  # (n, 3, 4 * steps)
+    corners = hp.boundaries(1 << order, ipix, step=CELL_EDGE_STEPS, nest=True)  # (n, 3, 4 * steps)
     corners = np.atleast_3d(corners).transpose(0, 2, 1)  # (n, 4 * steps, 3)
     cx, cy = projection(corners.reshape(-1, 3))
     outlines = np.stack([cx, cy], axis=-1).reshape(corners.shape[0], corners.shape[1], 2)
