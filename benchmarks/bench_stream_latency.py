@@ -104,7 +104,9 @@ def breakdown(daemon: DagsterDaemon, partition_key: str, produced: float) -> dic
     """Seconds of each step from produce to the record, from the instance's own timestamps (event log, run record)."""
     from dagster import DagsterEventType
 
-    [run] = [r for r in daemon.instance.get_runs() if r.tags.get("dagster/partition") == partition_key][:1]
+    # The run that posted the record: the first run of the partition that is not its products run.
+    records = [r for r in daemon.instance.get_runs() if r.tags.get("dagster/partition") == partition_key]
+    [run] = [r for r in records if r.job_name != "ligo_products_job"][-1:]
     created = daemon.instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
     times: dict[str, float] = {}
     for record in daemon.instance.get_records_for_run(run.run_id).records:

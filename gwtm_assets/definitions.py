@@ -5,10 +5,11 @@ from __future__ import annotations
 from dagster import Definitions
 
 from .assets import ICECUBE_ASSETS, LIGO_ASSETS
-from .jobs import icecube_notice_job, ligo_alert_job
+from .jobs import icecube_notice_job, ligo_alert_job, ligo_products_job, ligo_record_job
 from .logging_setup import configure_logging
 from .resources.builders import build_resources
 from .sensors.landing import build_sensors
+from .sensors.products import ligo_products_sensor
 from .sensors.recovery import build_recovery_sensor
 from .sensors.replay import replay_backfill_sensor, replay_notices_job
 from .settings import GWTMSettings
@@ -19,7 +20,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
     configure_logging(settings)
     return Definitions(
         assets=[*LIGO_ASSETS, *ICECUBE_ASSETS],
-        jobs=[ligo_alert_job, icecube_notice_job, replay_notices_job],
+        jobs=[ligo_record_job, ligo_products_job, ligo_alert_job, icecube_notice_job, replay_notices_job],
         sensors=[
             *build_sensors(
                 bool(settings.kafka_client_id or settings.kafka_bootstrap_servers),
@@ -27,6 +28,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
                 settings.kafka_icecube_topic,
                 settings.enabled_listeners,
             ),
+            ligo_products_sensor,
             replay_backfill_sensor,
             build_recovery_sensor(),
         ],

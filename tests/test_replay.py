@@ -41,7 +41,7 @@ def test_replay_job_registers_stored_notices_oldest_first_and_its_sensor_backfil
     requests = replay_backfill_sensor(context)
     assert [r.partition_key for r in requests] == expected
     assert {r.job_name for r in requests} == {"ligo_alert_job"}
-    assert requests[0].tags == {"gwtm/event": "MS181101ab", REPLAY_TAG: result.run_id}
+    assert requests[0].tags == {"gwtm/event": "MS181101ab", "gwtm/queue": "MS181101ab", REPLAY_TAG: result.run_id}
     assert len({r.run_key for r in requests}) == len(expected)
 
 

@@ -199,8 +199,8 @@ def instance_values() -> dict[str, Any]:
             },
         },
         "dagsterDaemon": {
-            # Our queue (gwtm_assets/runtime/run_coordinator.py) tags every notice-partition run with its event, so runs
-            # from the UI and backfills obey the one-run-per-event limit; the daemon and webserver run our image.
+            # Our queue (gwtm_assets/runtime/run_coordinator.py) tags every notice-partition run with its event and lane,
+            # so runs from the UI and backfills obey the one-run-per-lane limit; the daemon and webserver run our image.
             "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Always"},
             "runCoordinator": {
                 "enabled": True,
@@ -210,10 +210,11 @@ def instance_values() -> dict[str, Any]:
                         "module": "gwtm_assets.runtime.run_coordinator",
                         "class": "EventTaggingRunCoordinator",
                         "config": {
-                            "max_concurrent_runs": 4,
+                            "max_concurrent_runs": 6,
                             "dequeue_interval_seconds": 0.5,
                             "tag_concurrency_limits": [
-                                {"key": "gwtm/event", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                                {"key": "gwtm/queue", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                                {"key": "gwtm/stage", "value": "products", "limit": 2},
                             ],
                         },
                     }
@@ -227,7 +228,7 @@ def instance_values() -> dict[str, Any]:
             },
             # Dead run pods only: outages are retried by failed_notice_recovery_sensor, and a 4xx is final.
             "runRetries": {"enabled": True, "maxRetries": 3, "retryOnAssetOrOpFailure": False},
-            "sensors": {"useThreads": True, "numWorkers": 2},
+            "sensors": {"useThreads": True, "numWorkers": 5},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
     }

@@ -1,11 +1,13 @@
 """The run queue that gives every run of a notice partition its event tag, however the run was started.
 
-The sensors' jobs tag their runs (``gwtm/event``) themselves; a run started from
-the UI's Materialize dialog or a backfill uses the assets' implicit job and
-arrives untagged, so the one-run-per-event limit would not hold it back and two
-notices of an event could race for a product name. Every queued run passes
-through ``submit_run``: a run with a ``dagster/partition`` tag gets the event
-tag there, before it is queued and before the limits are applied at dequeue.
+The sensors' jobs tag their runs (``gwtm/event``, ``gwtm/queue``) themselves; a
+run started from the UI's Materialize dialog or a backfill uses the assets'
+implicit job and arrives untagged, so the one-run-per-lane limit would not hold
+it back and two notices of an event could race for a product name. Every queued
+run passes through ``submit_run``: a run with a ``dagster/partition`` tag gets
+the missing tags there, before it is queued and before the limits are applied at
+dequeue. A run without ``gwtm/stage=products`` may post records, so its lane is
+the event's own.
 Configured in ``dagster.yaml`` (and, as a ``CustomRunCoordinator``, in the Helm
 values).
 """
@@ -20,19 +22,21 @@ from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._serdes import ConfigurableClassData
 
 from ..jobs import event_of
-from ..run_tags import EVENT_TAG, PARTITION_TAG
+from ..run_tags import EVENT_TAG, PARTITION_TAG, PRODUCTS_STAGE, QUEUE_TAG, STAGE_TAG
 
 
 def event_tags_for(tags: Mapping[str, str]) -> dict[str, str]:
-    """``{gwtm/event: <id>}`` for the tags of a notice-partition run that lacks it, else nothing."""
+    """``gwtm/event`` and ``gwtm/queue``, those of them a notice-partition run's tags lack; else nothing."""
     key = tags.get(PARTITION_TAG)
-    if not key or EVENT_TAG in tags or key.count("-") < 2:
+    if not key or key.count("-") < 2:
         return {}
-    return {EVENT_TAG: event_of(key)}
+    event = event_of(key)
+    lane = f"{event}/{PRODUCTS_STAGE}" if tags.get(STAGE_TAG) == PRODUCTS_STAGE else event
+    return {tag: value for tag, value in ((EVENT_TAG, event), (QUEUE_TAG, lane)) if tag not in tags}
 
 
 class EventTaggingRunCoordinator(QueuedRunCoordinator):
-    """``QueuedRunCoordinator`` that adds ``gwtm/event`` to notice-partition runs before queueing them.
+    """``QueuedRunCoordinator`` that adds ``gwtm/event`` and ``gwtm/queue`` to notice-partition runs before queueing them.
 
     Its ``dequeue_interval_seconds`` may be a fraction: Dagster's is an integer,
     so a run waited 0.5-1.5 s in the queue (the daemon's loop sleeps in 0.5 s

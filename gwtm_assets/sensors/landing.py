@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from ..io.object_store import ObjectStore
-from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
+from ..jobs import event_tags, icecube_notice_job, ligo_record_job
 from ..notices.history import land
 from ..notices.icecube import parse_icecube_notice
 from ..notices.ligo import parse_ligo_notice
@@ -175,11 +175,11 @@ def build_sensors(
             DefaultSensorStatus.RUNNING if kafka_configured and listener in listeners else DefaultSensorStatus.STOPPED
         )
 
-    @sensor(name="ligo_alert_sensor", job=ligo_alert_job, minimum_interval_seconds=1, default_status=status("ligo"))
+    @sensor(name="ligo_alert_sensor", job=ligo_record_job, minimum_interval_seconds=1, default_status=status("ligo"))
     def ligo_alert_sensor(
         context: SensorEvaluationContext, kafka: KafkaConsumerResource, product_storage: ProductStorage
     ):
-        """Polls igwn.gwalert: one gw_alerts partition and run per notice."""
+        """Polls igwn.gwalert: one gw_alerts partition and record run per notice (its products follow: ligo_products_sensor)."""
         return poll_notices(
             context, kafka, product_storage, ligo_topic, parse_ligo_notice, gw_alert_partitions, "incoming_gw_notice"
         )

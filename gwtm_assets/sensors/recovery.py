@@ -27,7 +27,7 @@ from dagster import (
     sensor,
 )
 
-from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
+from ..jobs import event_tags, icecube_notice_job, ligo_alert_job, ligo_products_job, ligo_record_job, products_tags
 from ..resources.gwtm_api import GWTMApiError, GWTMApiResource
 from ..resources.settings import RecoveryConfig
 from ..resources.storage import ProductStorage
@@ -35,7 +35,7 @@ from ..run_tags import PARTITION_TAG
 from ..storage_keys import ledger_prefix
 
 RECOVERY_TAG = "gwtm/recovery"
-JOBS = (ligo_alert_job, icecube_notice_job)
+JOBS = (ligo_record_job, ligo_products_job, ligo_alert_job, icecube_notice_job)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ def failed_partitions(instance: DagsterInstance, job_name: str, limit: int = 500
             )
         )
     return sorted(found, key=lambda f: f.first_created)
+
+
+def lane_tags(job_name: str, partition_key: str) -> dict[str, str]:
+    """A re-launched run's tags: a products run goes back to its event's products lane, any other to the event's."""
+    return products_tags(partition_key) if job_name == ligo_products_job.name else event_tags(partition_key)
 
 
 def services_answer(gwtm_api: GWTMApiResource, storage: ProductStorage) -> str | None:
@@ -132,7 +137,7 @@ def build_recovery_sensor():
                     job_name=failed.job_name,
                     partition_key=failed.partition_key,
                     run_key=f"{failed.partition_key}-recovery-{failed.failures}",
-                    tags=event_tags(failed.partition_key) | {RECOVERY_TAG: str(failed.failures)},
+                    tags=lane_tags(failed.job_name, failed.partition_key) | {RECOVERY_TAG: str(failed.failures)},
                 )
             )
         return SensorResult(run_requests=requests)

@@ -1,0 +1,87 @@
+"""Request a LIGO notice's products once its records are posted, so that no record waits for products.
+
+The stream sensor requests one ``ligo_record_job`` run per notice (``raw_alert``,
+``skymap``, ``api_record``), in its event's lane of the run queue: an event's
+records are posted one notice at a time, in arrival order. This sensor
+requests, for each of those runs that succeeded, the ``ligo_products_job`` run
+of the same partition (the files, contours, MOCs, visibility, galaxy list,
+picture), in the event's products lane (one at a time per event, at most two
+products runs at once, dequeued after waiting records: ``dagster.yaml``). An
+event's next record therefore waits only for the records before it.
+
+Exactly once: the cursor holds the update time of the last record run seen and
+the runs seen within ``OVERLAP_S`` before it (a run's update time is taken
+before its write commits, so a later query can still find one stamped earlier);
+the run key is the record run's id, so a run seen twice is requested once. A
+failed products run is re-launched by ``failed_notice_recovery_sensor``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from ..jobs import ligo_products_job, ligo_record_job, products_tags
+from ..run_tags import PARTITION_TAG
+
+#: Seconds before the cursor searched again for record runs whose success committed late.
+OVERLAP_S = 10.0
+#: Record runs taken per tick; a longer backlog continues on the next tick.
+MAX_RUNS_PER_TICK = 200
+
+
+def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[list[RunRequest], str]:
+    """The products runs due for record runs that succeeded since ``cursor``, and the cursor after them."""
+    state = json.loads(cursor) if cursor else {}
+    after = float(state.get("after", 0.0))
+    seen: dict[str, float] = dict(state.get("seen", {}))
+    records = instance.get_run_records(
+        RunsFilter(
+            job_name=ligo_record_job.name,
+            statuses=[DagsterRunStatus.SUCCESS],
+            updated_after=datetime.fromtimestamp(max(after - OVERLAP_S, 0.0), UTC),
+        ),
+        limit=MAX_RUNS_PER_TICK,
+        order_by="update_timestamp",
+        ascending=True,
+    )
+    requests = []
+    for record in records:
+        run = record.dagster_run
+        if run.run_id in seen:
+            continue
+        updated = record.update_timestamp.timestamp()
+        seen[run.run_id] = updated
+        after = max(after, updated)
+        key = run.tags.get(PARTITION_TAG)
+        if key:
+            requests.append(RunRequest(partition_key=key, run_key=f"{run.run_id}:products", tags=products_tags(key)))
+    seen = {run_id: at for run_id, at in seen.items() if at >= after - OVERLAP_S}
+    return requests, json.dumps({"after": after, "seen": seen}, sort_keys=True)
+
+
+@sensor(
+    name="ligo_products_sensor",
+    job=ligo_products_job,
+    minimum_interval_seconds=1,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def ligo_products_sensor(context: SensorEvaluationContext) -> SensorResult:
+    """Requests the products of every LIGO notice whose records were just posted (one run per notice)."""
+    requests, cursor = products_requests(context.instance, context.cursor)
+    return SensorResult(
+        run_requests=requests,
+        cursor=cursor,
+        skip_reason=None if requests else "no record run finished since the last tick",
+    )
