@@ -14,14 +14,20 @@ events produced at once; every record must be posted once and each event's
 in order. Prints p50/p95 latencies, the median time of each step to the
 record (from the event log), and peak RSS per process role.
 
-    python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm]
+    python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm] [--baseline REV]
+
+With ``--baseline REV`` the same measurement runs first on that commit (a temporary git worktree, its own copy of
+this benchmark), so before and after come from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,7 +40,8 @@ from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.notices.ligo import parse_ligo_notice
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples" / "ligo"
 TIME_ORDER = ["MS181101ab-earlywarning", "MS181101ab-preliminary", "MS181101ab-initial", "MS181101ab-update",
               "MS181101ab-ext-update", "MS181101ab-retraction", "S230518h-preliminary"]  # fmt: skip
 LAST_ASSETS = ("alert_files", "contours", "moc")
@@ -252,13 +259,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the 7 samples, one notice at a time")
     parser.add_argument("--burst-events", type=int, default=10, help="events of the burst (5 notices each; 0: none)")
     parser.add_argument("--launchers", default="cold,warm", help="which designs to measure, in this run")
+    parser.add_argument("--baseline", help="an earlier commit to measure first, in the same run (git worktree)")
     args = parser.parse_args()
+    if args.baseline:
+        baseline(args)
     results = {launcher: measure(launcher, args) for launcher in args.launchers.split(",")}
     for launcher, result in results.items():
         summary(launcher, result)
     if {"cold", "warm"} <= results.keys() and args.rounds:
         ratio = statistics.median(results["cold"]["record"]) / statistics.median(results["warm"]["record"])
         print(f"\nwarm vs cold, produce -> record p50: {ratio:.1f}x faster")
+
+
+def baseline(args: argparse.Namespace) -> None:
+    """This measurement on ``args.baseline``: its own benchmark in a worktree, its package first on the path."""
+    print(f"== before: {args.baseline}", flush=True)
+    with tempfile.TemporaryDirectory() as worktrees:
+        before = Path(worktrees) / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", str(before), args.baseline], cwd=REPO, check=True,
+                       capture_output=True)  # fmt: skip
+        try:
+            subprocess.run(
+                [sys.executable, str(before / "benchmarks" / "bench_stream_latency.py"), "--rounds", str(args.rounds),
+                 "--burst-events", str(args.burst_events), "--launchers", args.launchers],
+                cwd=before, env={**os.environ, "PYTHONPATH": str(before)}, check=True,
+            )  # fmt: skip
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False)
+    print("\n== now: this checkout", flush=True)
 
 
 if __name__ == "__main__":

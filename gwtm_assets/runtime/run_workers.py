@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..run_tags import PRODUCTS_STAGE, STAGE_TAG
 from ..settings import GWTMSettings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ DEFAULT_PRELOAD = (
     "scipy.spatial",
     "gwtm_assets.science.quicklook",
 )
+#: How much lower a products run's CPU priority is than a record run's (``nice``: 10 gives it ~1/10 of a core that
+#: a record run also wants).
+PRODUCTS_NICENESS = 10
 #: Exit codes of finished workers kept for ``alive`` answers.
 KEPT_EXIT_CODES = 1024
 
@@ -155,6 +159,10 @@ def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
 
     instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
     with DagsterInstance.from_ref(instance_ref) as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.tags.get(STAGE_TAG) == PRODUCTS_STAGE:
+            # On a busy host the records' runs get the CPU first: the products of earlier notices only wait.
+            os.nice(PRODUCTS_NICENESS)
         return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
 
 

@@ -13,12 +13,15 @@ Exactly once: the cursor holds the update time of the last record run seen and
 the runs seen within ``OVERLAP_S`` before it (a run's update time is taken
 before its write commits, so a later query can still find one stamped earlier);
 the run key is the record run's id, so a run seen twice is requested once. A
-failed products run is re-launched by ``failed_notice_recovery_sensor``.
+failed products run is re-launched by ``failed_notice_recovery_sensor``. A
+tick waits up to ``LONG_POLL_S`` for a record run to finish, as the notice
+sensors wait for a message.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 from dagster import (
@@ -39,6 +42,11 @@ from ..run_tags import PARTITION_TAG
 OVERLAP_S = 10.0
 #: Record runs taken per tick; a longer backlog continues on the next tick.
 MAX_RUNS_PER_TICK = 200
+#: As the notice sensors wait for a message, a tick waits for a record run to finish (one query of the run storage
+#: every ``POLL_INTERVAL_S``) and returns at the first: the products start within ~0.3 s of their record, not on
+#: the daemon's next 5 s loop.
+LONG_POLL_S = 4.3
+POLL_INTERVAL_S = 0.25
 
 
 def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[list[RunRequest], str]:
@@ -79,7 +87,11 @@ def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[li
 )
 def ligo_products_sensor(context: SensorEvaluationContext) -> SensorResult:
     """Requests the products of every LIGO notice whose records were just posted (one run per notice)."""
+    deadline = time.monotonic() + LONG_POLL_S
     requests, cursor = products_requests(context.instance, context.cursor)
+    while not requests and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL_S)
+        requests, cursor = products_requests(context.instance, cursor)
     return SensorResult(
         run_requests=requests,
         cursor=cursor,
