@@ -1,5 +1,5 @@
-"""gwtm-cron: command-line tools of the GWTM alert listeners (ingest and replay notices, migrate storage,
-index the galaxy catalog, warm run workers, the demo and a development API)."""
+"""gwtm-cron: command-line tools of the GWTM alert listeners (ingest and replay notices, browse and take what the
+Kafka topics hold, migrate storage, index the galaxy catalog, warm run workers, the demo and a development API)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,55 @@ def _launch_replay(args: argparse.Namespace) -> int:
     command = [dagster, "job", "launch", "-w", args.workspace, "-j", "replay_notices_job",
                "--config-json", json.dumps(config)]  # fmt: skip
     return subprocess.run(command, check=False).returncode
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    """``kafka list`` / ``kafka ingest``: read the topics with the sensors' settings, never committing."""
+    from .ingest import default_instance, ingest_notice
+    from .kafka_buffer import TopicUnavailable, is_landed, listing_line, read_topic, selected
+    from .logging_setup import configure_logging
+    from .resources.builders import build_resources
+    from .resources.storage import opened_store
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    resources = build_resources(settings)
+    kafka = resources["kafka"]
+    if not kafka.configured:
+        print(f"gwtm-cron kafka {args.action}: set KAFKA_CLIENT_ID/KAFKA_CLIENT_SECRET (GCN) or "
+              "KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)  # fmt: skip
+        return 2
+    topics = args.topic or [
+        topic
+        for listener, topic in (("ligo", settings.kafka_ligo_topic), ("icecube", settings.kafka_icecube_topic))
+        if listener in settings.enabled_listeners
+    ]
+    failed = 0
+    with opened_store(resources["product_storage"]) as store:
+        for topic in topics:
+            try:
+                messages = list(read_topic(kafka, topic, args.max))
+            except TopicUnavailable as exc:
+                print(f"gwtm-cron kafka {args.action}: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            if args.action == "list":
+                print(f"{topic}: {len(messages)} message(s)", flush=True)
+                for message in messages:
+                    print(listing_line(message, is_landed(store, message)), flush=True)
+                continue
+            chosen = selected(messages, args.filter, args.exclude_mock)
+            print(f"{topic}: {len(chosen)} of {len(messages)} message(s) match", flush=True)
+            instance = default_instance()
+            for message in chosen:
+                if is_landed(store, message):
+                    print(f"{message.where}: {message.event} {message.alert_type} already landed as "
+                          f"{message.partition_key}; not run again", flush=True)  # fmt: skip
+                    continue
+                result = ingest_notice(message.raw, message.where, instance, settings, resources, store)
+                print(result.line(), flush=True)
+                failed += not result.ok
+    return 1 if failed else 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -196,6 +245,26 @@ def main(argv: list[str] | None = None) -> int:
         "--workspace", default="workspace.yaml", help="workspace file of the running instance (with --launch)"
     )
     replay.set_defaults(func=_replay)
+    kafka = commands.add_parser(
+        "kafka", help="browse what the notice topics hold, or ingest a selection of it (offsets never move)",
+        description="Read the notice topics with the sensors' settings (KAFKA_*), from each partition's first "
+        "offset, under a group of their own that never commits: the sensors' offsets do not move.",
+    )  # fmt: skip
+    kafka_actions = kafka.add_subparsers(dest="action", required=True)
+    kafka_list = kafka_actions.add_parser(
+        "list", help="one line per message: offset, event, type, time_created, landed"
+    )
+    kafka_ingest = kafka_actions.add_parser(
+        "ingest", help="land and run the matching notices in this process (as gwtm-cron ingest)", epilog=exit_codes
+    )
+    kafka_ingest.add_argument("--filter", default="", help="only events whose id contains this, e.g. S2511")
+    kafka_ingest.add_argument("--exclude-mock", action="store_true", help="leave out mock events (MS...)")
+    for action in (kafka_list, kafka_ingest):
+        action.add_argument(
+            "--topic", action="append", help="topic to read (repeatable; default: the enabled listeners' topics)"
+        )
+        action.add_argument("--max", type=int, help="read at most this many messages per topic")
+        action.set_defaults(func=_kafka)
     backends = ["local", "s3", "abfs", "swift"]
     migrate = commands.add_parser(
         "migrate", help="copy stored products between backends: streamed, verified, resumable"
