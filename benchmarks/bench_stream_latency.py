@@ -16,8 +16,11 @@ record (from the event log), and peak RSS per process role.
 
     python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm] [--baseline REV]
 
-With ``--baseline REV`` the same measurement runs first on that commit (a temporary git worktree, its own copy of
-this benchmark), so before and after come from one run.
+``--storage postgres`` runs the instance as deployed: ``deploy/dagster.production.yaml`` on a PostgreSQL server
+of its own (``gwtm_assets/devtools/postgres.py``); ``sqlite`` (the default) is the single host's dagster.yaml.
+With ``--baseline REV`` the same measurement runs first on that commit (a temporary git worktree with this
+benchmark and ``gwtm_assets/devtools`` copied in: the harness of now around the product of then), so before and
+after come from one run.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
@@ -206,19 +211,31 @@ def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, ev
     return record_times
 
 
-def measure(launcher: str, args: argparse.Namespace) -> dict[str, object]:
-    """One instance as shipped (dagster.yaml), with ``launcher``: ``warm`` (the pool) or ``cold`` (a process per run)."""
-    print(f"\n== {launcher} run workers", flush=True)
-    with tempfile.TemporaryDirectory() as tmp, GWTMApiTestServer(admin_token=TOKEN) as api:
+def measure(launcher: str, storage: str, args: argparse.Namespace) -> dict[str, object]:
+    """One instance with ``launcher`` (``warm``: the pool, or ``cold``: a process per run) and ``storage``:
+    ``sqlite`` (dagster.yaml, the single host) or ``postgres`` (deploy/dagster.production.yaml, as deployed)."""
+    print(f"\n== {launcher} run workers, {storage}", flush=True)
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        api = stack.enter_context(GWTMApiTestServer(admin_token=TOKEN))
+        env = {"KAFKA_OFFSET_RESET": "earliest", "API_BASE": api.base, "API_TOKEN": TOKEN,
+               "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(Path(tmp) / "storage"),
+               "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi")}  # fmt: skip
+        instance_config = None
+        if storage == "postgres":
+            from gwtm_assets.devtools.postgres import PostgresServer
+
+            postgres = stack.enter_context(PostgresServer())
+            # The production instance as deployed; only the server's port differs (compose's is 5432).
+            production = (REPO / "deploy" / "dagster.production.yaml").read_text()
+            instance_config = production.replace("port: 5432", f"port: {postgres.port}")
+            env |= postgres.env | {"RUN_WORKERS_ADDRESS": f"unix:@gwtm-bench-{os.getpid()}"}
         broker = TansuBroker()
+        stack.callback(broker.stop)
         broker.create_topic(TOPIC)
         broker.create_topic("gcn.notices.icecube.lvk_nu_track_search")
-        daemon = DagsterDaemon(
-            Path(tmp) / "dagster_home",
-            {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest", "API_BASE": api.base,
-             "API_TOKEN": TOKEN, "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(Path(tmp) / "storage"),
-             "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi")},
-        )  # fmt: skip
+        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
+        daemon = DagsterDaemon(Path(tmp) / "dagster_home", env, instance_config)
         if launcher == "cold":  # the previous design: LocalRunLauncher, a new process per run
             config = daemon.home / "dagster.yaml"
             config.write_text(config.read_text().replace("class: WarmRunLauncher", "class: LocalRunLauncher"))
@@ -235,7 +252,6 @@ def measure(launcher: str, args: argparse.Namespace) -> dict[str, object]:
             result["rss"] = sampler.peak
         finally:
             daemon.terminate()
-            broker.stop()
     return result
 
 
@@ -266,16 +282,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the 7 samples, one notice at a time")
     parser.add_argument("--burst-events", type=int, default=10, help="events of the burst (5 notices each; 0: none)")
     parser.add_argument("--launchers", default="cold,warm", help="which designs to measure, in this run")
+    parser.add_argument(
+        "--storage", default="sqlite", help="instance storage: sqlite (dagster.yaml), postgres (production), or both"
+    )
     parser.add_argument("--baseline", help="an earlier commit to measure first, in the same run (git worktree)")
     args = parser.parse_args()
     if args.baseline:
         baseline(args)
-    results = {launcher: measure(launcher, args) for launcher in args.launchers.split(",")}
+    results = {
+        f"{launcher}, {storage}": measure(launcher, storage, args)
+        for storage in args.storage.split(",")
+        for launcher in args.launchers.split(",")
+    }
     for launcher, result in results.items():
         summary(launcher, result)
-    if {"cold", "warm"} <= results.keys() and args.rounds:
-        ratio = statistics.median(results["cold"]["record"]) / statistics.median(results["warm"]["record"])
-        print(f"\nwarm vs cold, produce -> record p50: {ratio:.1f}x faster")
+    for storage in args.storage.split(","):
+        cold, warm = results.get(f"cold, {storage}"), results.get(f"warm, {storage}")
+        if cold and warm and args.rounds:
+            ratio = statistics.median(cold["record"]) / statistics.median(warm["record"])
+            print(f"\nwarm vs cold ({storage}), produce -> record p50: {ratio:.1f}x faster")
 
 
 def baseline(args: argparse.Namespace) -> None:
@@ -285,10 +310,13 @@ def baseline(args: argparse.Namespace) -> None:
         before = Path(worktrees) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(before), args.baseline], cwd=REPO, check=True,
                        capture_output=True)  # fmt: skip
+        # The harness of now (this benchmark, gwtm_assets/devtools) around the product of then.
+        shutil.copy(Path(__file__), before / "benchmarks" / "bench_stream_latency.py")
+        shutil.copytree(REPO / "gwtm_assets" / "devtools", before / "gwtm_assets" / "devtools", dirs_exist_ok=True)
         try:
             subprocess.run(
                 [sys.executable, str(before / "benchmarks" / "bench_stream_latency.py"), "--rounds", str(args.rounds),
-                 "--burst-events", str(args.burst_events), "--launchers", args.launchers],
+                 "--burst-events", str(args.burst_events), "--launchers", args.launchers, "--storage", args.storage],
                 cwd=before, env={**os.environ, "PYTHONPATH": str(before)}, check=True,
             )  # fmt: skip
         finally:

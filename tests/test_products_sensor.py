@@ -13,7 +13,7 @@ from gwtm_assets.notices.history import land
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.resources.builders import build_resources
 from gwtm_assets.runtime.run_coordinator import event_tags_for
-from gwtm_assets.sensors.products import OVERLAP_S, ligo_products_sensor, products_requests
+from gwtm_assets.sensors.products import MAX_DEFER_S, OVERLAP_S, deferred, ligo_products_sensor, products_requests
 from gwtm_assets.storage_keys import FLAT_MAP, product_key
 
 from .conftest import sample
@@ -92,3 +92,25 @@ def test_the_record_run_posts_and_the_products_run_it_requests_makes_the_files_t
     assert {"alert_files", "contours", "moc", "skymap_plot"} <= made and "api_record" not in made
     assert store.exists(product_key(notice.storage_dir, name, FLAT_MAP))
     assert len(api_server.state.posted("post_alert")) == 1  # the products run posts no record
+
+
+def test_products_wait_while_record_runs_are_queued_but_never_longer_than_the_bound():
+    cursor, why = deferred(None, waiting=3, now=1000.0)
+    assert why is not None and "3 record run(s)" in why
+    cursor, why = deferred(cursor, waiting=1, now=1000.0 + MAX_DEFER_S - 1)
+    assert why is not None  # still within the bound
+    cursor, why = deferred(cursor, waiting=1, now=1000.0 + MAX_DEFER_S)
+    assert why is None  # the bound reached: products go ahead though records wait
+    assert deferred(cursor, waiting=0, now=2000.0)[1] is None
+    kept = json.dumps({"after": 5.0, "seen": {}})
+    cursor, why = deferred(kept, waiting=0, now=2000.0)
+    assert why is None and json.loads(cursor) == {"after": 5.0, "seen": {}}  # the record cursor is kept
+
+
+def test_the_sensor_requests_nothing_while_a_record_run_is_queued():
+    instance = DagsterInstance.ephemeral()
+    _run(instance, "ligo_record_job", DagsterRunStatus.SUCCESS)
+    _run(instance, "ligo_record_job", DagsterRunStatus.NOT_STARTED, "S230518h-Initial-0123456789ab")  # created
+    with build_sensor_context(instance=instance) as context:
+        result = ligo_products_sensor(context)
+    assert result.run_requests == [] and "wait in the queue" in result.skip_reason.skip_message

@@ -48,15 +48,25 @@ def _waited(process: subprocess.Popen, timeout_s: float) -> bool:
 class DagsterDaemon:
     """``dagster-daemon run -w workspace.yaml`` in its own process group, with ``env`` on top of ours."""
 
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
+    def __init__(self, home: Path, env: dict[str, str], instance_config: str | None = None) -> None:
+        """``instance_config``: the instance's dagster.yaml (default: this repository's)."""
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        if instance_config is None:
+            shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        else:
+            (home / "dagster.yaml").write_text(instance_config)
         self.env = {**os.environ, **env, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         self.log_path = home / "daemon.log"
         self.process: subprocess.Popen | None = None
         self.pool: subprocess.Popen | None = None
-        self.instance = DagsterInstance.from_config(str(home))
+        saved = dict(os.environ)
+        os.environ.update(env)  # the instance's config may read them (DAGSTER_PG_*)
+        try:
+            self.instance = DagsterInstance.from_config(str(home))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def start(self, command: tuple[str, ...] = ("dagster-daemon", "run"), run_workers: bool = True) -> DagsterDaemon:
         """Start ``dagster-daemon run`` (or e.g. ``("dagster", "dev", "-p", "3000")``) on our workspace, and the
@@ -130,14 +140,23 @@ class DagsterDaemon:
         return self.instance.get_runs(RunsFilter(statuses=list(statuses)) if statuses else None)
 
     def idle(self) -> bool:
-        """No run queued, starting or in progress."""
+        """No run queued, starting or in progress, and none to come: every record run that succeeded has its
+        products run (``ligo_products_sensor``, run key ``<record run id>:products``)."""
         busy = (
             DagsterRunStatus.QUEUED,
             DagsterRunStatus.NOT_STARTED,
             DagsterRunStatus.STARTING,
             DagsterRunStatus.STARTED,
         )
-        return not self.runs(*busy)
+        runs = self.runs()
+        if any(run.status in busy for run in runs):
+            return False
+        run_keys = {run.tags.get("dagster/run_key") for run in runs}
+        return all(
+            f"{run.run_id}:products" in run_keys
+            for run in runs
+            if run.job_name == "ligo_record_job" and run.status == DagsterRunStatus.SUCCESS
+        )
 
     def materialized_partitions(self, asset: str) -> list[str]:
         """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""

@@ -66,6 +66,9 @@ DEFAULT_PRELOAD = (
 #: How much lower a products run's CPU priority is than a record run's (``nice``: 10 gives it ~1/10 of a core that
 #: a record run also wants).
 PRODUCTS_NICENESS = 10
+#: Connections a run worker may open beyond its one pooled connection per storage (PostgreSQL), for overlapping
+#: queries (the executor's event writes and a step's own instance reads).
+WORKER_DB_OVERFLOW = 4
 #: Exit codes of finished workers kept for ``alive`` answers.
 KEPT_EXIT_CODES = 1024
 
@@ -159,6 +162,9 @@ def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
 
     instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
     with DagsterInstance.from_ref(instance_ref) as instance:
+        # Dagster's PostgreSQL storage opens a connection per query (NullPool) and a run writes ~100 events: the
+        # worker holds a pooled connection per storage for its life instead, as the webserver does (no-op on SQLite).
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=-1, max_overflow=WORKER_DB_OVERFLOW)
         run = instance.get_run_by_id(run_id)
         if run is not None and run.tags.get(STAGE_TAG) == PRODUCTS_STAGE:
             # On a busy host the records' runs get the CPU first: the products of earlier notices only wait.

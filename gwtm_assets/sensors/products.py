@@ -15,7 +15,9 @@ before its write commits, so a later query can still find one stamped earlier);
 the run key is the record run's id, so a run seen twice is requested once. A
 failed products run is re-launched by ``failed_notice_recovery_sensor``. A
 tick waits up to ``LONG_POLL_S`` for a record run to finish, as the notice
-sensors wait for a message.
+sensors wait for a message; while record runs wait in the queue, it requests
+nothing (up to ``MAX_DEFER_S``), so that in a burst the daemon creates and
+launches the records' runs first.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ MAX_RUNS_PER_TICK = 200
 #: the daemon's next 5 s loop.
 LONG_POLL_S = 4.3
 POLL_INTERVAL_S = 0.25
+#: The longest products wait while record runs are queued (records first, but products not starved).
+MAX_DEFER_S = 60.0
 
 
 def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[list[RunRequest], str]:
@@ -79,6 +83,28 @@ def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[li
     return requests, json.dumps({"after": after, "seen": seen}, sort_keys=True)
 
 
+def records_waiting(instance: DagsterInstance) -> int:
+    """Record runs created and not yet started: while there are any, the daemon's time goes to them first."""
+    waiting = RunsFilter(
+        job_name=ligo_record_job.name, statuses=[DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED]
+    )
+    return len(instance.get_run_ids(waiting, limit=MAX_RUNS_PER_TICK))
+
+
+def deferred(cursor: str | None, waiting: int, now: float) -> tuple[str | None, str | None]:
+    """``(cursor, why)`` while products wait for queued records (at most ``MAX_DEFER_S``), else ``(cursor, None)``.
+
+    In a burst, creating runs is most of what the daemon does (~0.3-1 s each); requesting products then would
+    make every record run wait behind products runs being created.
+    """
+    state = json.loads(cursor) if cursor else {}
+    since = state.pop("deferred_since", None)
+    if waiting and (since is None or now - since < MAX_DEFER_S):
+        state["deferred_since"] = since if since is not None else now
+        return json.dumps(state, sort_keys=True), f"{waiting} record run(s) wait in the queue; their products follow"
+    return (json.dumps(state, sort_keys=True) if state else None), None
+
+
 @sensor(
     name="ligo_products_sensor",
     job=ligo_products_job,
@@ -88,10 +114,15 @@ def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[li
 def ligo_products_sensor(context: SensorEvaluationContext) -> SensorResult:
     """Requests the products of every LIGO notice whose records were just posted (one run per notice)."""
     deadline = time.monotonic() + LONG_POLL_S
-    requests, cursor = products_requests(context.instance, context.cursor)
-    while not requests and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_S)
+    cursor = context.cursor
+    while True:
+        cursor, why = deferred(cursor, records_waiting(context.instance), time.time())
+        if why is not None:
+            return SensorResult(cursor=cursor, skip_reason=why)
         requests, cursor = products_requests(context.instance, cursor)
+        if requests or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_INTERVAL_S)
     return SensorResult(
         run_requests=requests,
         cursor=cursor,

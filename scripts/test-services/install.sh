@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the storage servers the tests run on loopback (see ../shared/docs/test-services.md):
 # Azurite (npm, into .cache/azurite), an OpenStack Swift all-in-one with memcached and Keystone v3 (Debian packages),
-# and docker-compose (Debian) to validate docker-compose.yml without a Docker engine.
+# docker-compose (Debian) to validate docker-compose.yml without a Docker engine, and PostgreSQL (Debian), the
+# production instance's storage, for the daemon tests and benchmarks run as deployed.
 # Idempotent: does nothing when they are already there. Moto (S3) and Tansu (Kafka) come from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +25,16 @@ if [ ! -x /usr/bin/swift-proxy-server ] || [ ! -x /usr/bin/keystone-wsgi-public 
   $SUDO apt-get install -y -qq --no-install-recommends \
     swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose \
     keystone python3-keystoneclient python3-keystonemiddleware uwsgi-core uwsgi-plugin-python3 sqlite3 >/dev/null
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  echo "== installing PostgreSQL (Debian package; the tests start their own server)"
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null; $SUDO chmod 755 /usr/sbin/policy-rc.d; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 
 # podman, buildah, mmdebstrap and the containers.conf this machine needs: the image and compose stack test.
