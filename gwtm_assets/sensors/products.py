@@ -117,14 +117,10 @@ def ligo_products_sensor(context: SensorEvaluationContext) -> SensorResult:
     cursor = context.cursor
     while True:
         cursor, why = deferred(cursor, records_waiting(context.instance), time.time())
-        if why is not None:
-            return SensorResult(cursor=cursor, skip_reason=why)
-        requests, cursor = products_requests(context.instance, cursor)
-        if requests or time.monotonic() >= deadline:
-            break
+        if why is None:
+            requests, cursor = products_requests(context.instance, cursor)
+            if requests:
+                return SensorResult(run_requests=requests, cursor=cursor)
+        if time.monotonic() >= deadline:
+            return SensorResult(cursor=cursor, skip_reason=why or "no record run finished since the last tick")
         time.sleep(POLL_INTERVAL_S)
-    return SensorResult(
-        run_requests=requests,
-        cursor=cursor,
-        skip_reason=None if requests else "no record run finished since the last tick",
-    )
