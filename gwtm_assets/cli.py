@@ -80,6 +80,7 @@ def _kafka(args: argparse.Namespace) -> int:
         if listener in settings.enabled_listeners
     ]
     failed = 0
+    instance = None  # opened once, for the first notice ingested
     with opened_store(resources["product_storage"]) as store:
         for topic in topics:
             try:
@@ -95,7 +96,7 @@ def _kafka(args: argparse.Namespace) -> int:
                 continue
             chosen = selected(messages, args.filter, args.exclude_mock)
             print(f"{topic}: {len(chosen)} of {len(messages)} message(s) match", flush=True)
-            instance = default_instance()
+            instance = instance or default_instance()
             for message in chosen:
                 if is_landed(store, message):
                     print(f"{message.where}: {message.event} {message.alert_type} already landed as "

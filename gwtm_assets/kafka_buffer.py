@@ -69,7 +69,7 @@ def describe(topic: str, partition: int, offset: int, raw: bytes) -> BufferedMes
         kind, notice = parse_notice(raw)
     except NoticeValidationError as exc:
         return BufferedMessage(topic, partition, offset, raw, problem=str(exc))
-    content = json.loads(raw)
+    content = notice.content
     alert_type = str(content.get("alert_type") or "") if kind == "ligo" else "IceCube"
     created = str(content.get("time_created") or content.get("alert_datetime") or "")
     return BufferedMessage(

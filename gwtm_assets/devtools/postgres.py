@@ -10,10 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .tansu import free_port
 
 DATABASE = "dagster"
 USER = "gwtm"
@@ -30,12 +31,6 @@ def server_binaries() -> Path:
     raise FileNotFoundError("no PostgreSQL server: apt-get install postgresql (scripts/test-services/install.sh)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class PostgresServer:
     """``with PostgresServer() as pg: pg.env`` gives the ``DAGSTER_PG_*`` variables of the production instance."""
 
@@ -43,7 +38,7 @@ class PostgresServer:
         self.binaries = server_binaries()
         self.root = Path(tempfile.mkdtemp(prefix="gwtm-postgres-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *command: str) -> None:

@@ -14,8 +14,9 @@ if [ ! -x .cache/azurite/node_modules/.bin/azurite-blob ]; then
 fi
 
 if [ ! -x /usr/bin/swift-proxy-server ] || [ ! -x /usr/bin/keystone-wsgi-public ] || ! command -v uwsgi >/dev/null \
-   || ! command -v memcached >/dev/null || ! command -v docker-compose >/dev/null; then
-  echo "== installing OpenStack Swift, Keystone (uwsgi, SQLite), memcached and docker-compose (Debian packages)"
+   || ! command -v memcached >/dev/null || ! command -v docker-compose >/dev/null \
+   || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  echo "== installing OpenStack Swift, Keystone (uwsgi, SQLite), memcached, docker-compose and PostgreSQL (Debian packages)"
   SUDO=""
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
@@ -24,17 +25,7 @@ if [ ! -x /usr/bin/swift-proxy-server ] || [ ! -x /usr/bin/keystone-wsgi-public 
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends \
     swift swift-proxy swift-object swift-container swift-account python3-swiftclient memcached docker-compose \
-    keystone python3-keystoneclient python3-keystonemiddleware uwsgi-core uwsgi-plugin-python3 sqlite3 >/dev/null
-fi
-
-if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  echo "== installing PostgreSQL (Debian package; the tests start their own server)"
-  SUDO=""
-  if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null; $SUDO chmod 755 /usr/sbin/policy-rc.d; fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    keystone python3-keystoneclient python3-keystonemiddleware uwsgi-core uwsgi-plugin-python3 sqlite3 postgresql >/dev/null
 fi
 
 # podman, buildah, mmdebstrap and the containers.conf this machine needs: the image and compose stack test.
