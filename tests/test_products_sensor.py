@@ -114,3 +114,21 @@ def test_the_sensor_requests_nothing_while_a_record_run_is_queued():
     with build_sensor_context(instance=instance) as context:
         result = ligo_products_sensor(context)
     assert result.run_requests == [] and "wait in the queue" in result.skip_reason.skip_message
+
+
+def test_a_record_run_that_failed_after_its_post_still_gets_its_products(settings, api_server):
+    """The worker died after api_record, before the run ended: Dagster fails the run and has no step to retry."""
+    instance = DagsterInstance.ephemeral()
+    resources = build_resources(settings)
+    defs = Definitions(assets=LIGO_ASSETS, jobs=[ligo_record_job], resources=resources)
+    notice = parse_ligo_notice(sample("MS181101ab-preliminary").read_bytes())
+    land(resources["product_storage"].object_store(), notice)
+    instance.add_dynamic_partitions("gw_alerts", [notice.partition_key])
+    record = defs.resolve_job_def("ligo_record_job").execute_in_process(
+        instance=instance, partition_key=notice.partition_key
+    )
+    run = instance.get_run_by_id(record.run_id)
+    instance.report_run_failed(run)
+    assert instance.get_run_by_id(record.run_id).status == DagsterRunStatus.FAILURE
+    [request] = products_requests(instance, None)[0]
+    assert request.partition_key == notice.partition_key

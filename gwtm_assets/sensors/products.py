@@ -3,7 +3,8 @@
 The stream sensor requests one ``ligo_record_job`` run per notice (``raw_alert``,
 ``skymap``, ``api_record``), in its event's lane of the run queue: an event's
 records are posted one notice at a time, in arrival order. This sensor
-requests, for each of those runs that succeeded, the ``ligo_products_job`` run
+requests, for each of those runs that posted its records (it succeeded, or
+failed after ``api_record``), the ``ligo_products_job`` run
 of the same partition (the files, contours, MOCs, visibility, galaxy list,
 picture), in the event's products lane (one at a time per event, at most two
 products runs at once, dequeued after waiting records: ``dagster.yaml``). An
@@ -27,7 +28,10 @@ import time
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetKey,
+    DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -40,6 +44,8 @@ from dagster import (
 from ..jobs import ligo_products_job, ligo_record_job, products_tags
 from ..run_tags import PARTITION_TAG
 
+#: The asset whose materialization means a notice's records are posted.
+RECORD_ASSET = AssetKey("api_record")
 #: Seconds before the cursor searched again for record runs whose success committed late.
 OVERLAP_S = 10.0
 #: Record runs taken per tick; a longer backlog continues on the next tick.
@@ -61,7 +67,7 @@ def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[li
     records = instance.get_run_records(
         RunsFilter(
             job_name=ligo_record_job.name,
-            statuses=[DagsterRunStatus.SUCCESS],
+            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
             updated_after=datetime.fromtimestamp(max(after - OVERLAP_S, 0.0), UTC),
         ),
         limit=MAX_RUNS_PER_TICK,
@@ -77,10 +83,22 @@ def products_requests(instance: DagsterInstance, cursor: str | None) -> tuple[li
         seen[run.run_id] = updated
         after = max(after, updated)
         key = run.tags.get(PARTITION_TAG)
-        if key:
+        if key and record_posted(instance, run):
             requests.append(RunRequest(partition_key=key, run_key=f"{run.run_id}:products", tags=products_tags(key)))
     seen = {run_id: at for run_id, at in seen.items() if at >= after - OVERLAP_S}
     return requests, json.dumps({"after": after, "seen": seen}, sort_keys=True)
+
+
+def record_posted(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """Whether the record run materialized ``api_record``: a succeeded run did; a failed one may have too (its
+    worker died after the post, before the run ended: every step done, so Dagster's run retry has nothing to
+    re-run), and its products are due all the same."""
+    if run.status == DagsterRunStatus.SUCCESS:
+        return True
+    made = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    return any(
+        r.event_log_entry.dagster_event.asset_key == RECORD_ASSET for r in made if r.event_log_entry.dagster_event
+    )
 
 
 def records_waiting(instance: DagsterInstance) -> int:
