@@ -1,5 +1,5 @@
 """gwtm-cron: command-line tools of the GWTM alert listeners (ingest and replay notices, browse and take what the
-Kafka topics hold, migrate storage, index the galaxy catalog, warm run workers, the demo and a development API)."""
+Kafka topics hold, catch up from GraceDB, migrate storage, index the galaxy catalog, warm run workers, the demo and a development API)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _launch_replay(args: argparse.Namespace) -> int:
     """Submit ``replay_notices_job`` to the instance in DAGSTER_HOME; its daemon registers and backfills the notices."""
+    from pathlib import Path
+
+    return _submit_replay({"paths": [str(Path(f).resolve()) for f in args.files]}, args.workspace, "replay")
+
+
+def _submit_replay(op_config: dict[str, list[str]], workspace: str, command_name: str) -> int:
     import json
     import os
     import shutil
@@ -46,16 +52,88 @@ def _launch_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if not os.environ.get("DAGSTER_HOME"):
-        print("gwtm-cron replay --launch: set DAGSTER_HOME to the instance the daemon runs on", file=sys.stderr)
+        print(
+            f"gwtm-cron {command_name} --launch: set DAGSTER_HOME to the instance the daemon runs on", file=sys.stderr
+        )
         return 2
-    config = {
-        "ops": {"register_replay_partitions": {"config": {"paths": [str(Path(f).resolve()) for f in args.files]}}}
-    }
+    config = {"ops": {"register_replay_partitions": {"config": op_config}}}
     beside_python = Path(sys.executable).parent / "dagster"  # the same environment as this command, even off PATH
     dagster = str(beside_python) if beside_python.exists() else shutil.which("dagster") or "dagster"
-    command = [dagster, "job", "launch", "-w", args.workspace, "-j", "replay_notices_job",
+    command = [dagster, "job", "launch", "-w", workspace, "-j", "replay_notices_job",
                "--config-json", json.dumps(config)]  # fmt: skip
     return subprocess.run(command, check=False).returncode
+
+
+def _catch_up(args: argparse.Namespace) -> int:
+    """``catch-up``: every version of every notice GraceDB holds for the superevents, landed as the sensor lands."""
+    from datetime import UTC, datetime
+
+    from .catchup import GraceDBError, archived_notices, gracedb_client, in_time_order, superevents_created
+    from .ingest import default_instance, ingest_notice
+    from .logging_setup import configure_logging
+    from .notices.history import land, landed_as, parse_notice
+    from .resources.builders import build_resources
+    from .resources.storage import opened_store
+    from .timestamps import utc_naive
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    client = gracedb_client(settings.gracedb_url, timeout_s=settings.gracedb_timeout_s)
+    failed = 0
+    superevents = list(args.superevents)
+    if args.since:
+        since = utc_naive(args.since)
+        if since is None:
+            print(f"gwtm-cron catch-up: --since {args.since!r} is not an ISO 8601 time", file=sys.stderr)
+            return 2
+        try:
+            found = superevents_created(client, since, datetime.now(UTC).replace(tzinfo=None), args.include_mock)
+        except GraceDBError as exc:
+            print(f"gwtm-cron catch-up: {exc} (GRACEDB_URL)", file=sys.stderr)
+            return 1
+        print(f"GraceDB: {len(found)} superevent(s) created since {since:%Y-%m-%dT%H:%M:%S}", flush=True)
+        superevents += [s for s in found if s not in superevents]
+    if not superevents:
+        print("gwtm-cron catch-up: name superevents or give --since", file=sys.stderr)
+        return 2
+    notices = []
+    for superevent in superevents:
+        try:
+            archived = archived_notices(client, superevent)
+        except GraceDBError as exc:
+            print(f"{superevent}: {exc} (GRACEDB_URL)", flush=True)
+            failed += 1
+            continue
+        names = ", ".join(n.filename for n in archived) or "none"
+        print(f"{superevent}: {len(archived)} notice(s): {names}", flush=True)
+        for unusable in (n for n in archived if not n.is_notice):
+            print(f"{unusable.where}: not a notice: {unusable.problem[:160]}", flush=True)
+            failed += 1
+        notices += [n for n in archived if n.is_notice]
+    resources = build_resources(settings)
+    launched: list[str] = []
+    instance = None
+    with opened_store(resources["product_storage"]) as store:
+        for archived_notice in in_time_order(notices):
+            _, parsed = parse_notice(archived_notice.raw)
+            already = landed_as(store, parsed)
+            label = f"{archived_notice.where} ({archived_notice.alert_type}, {archived_notice.time_created})"
+            if already:
+                print(f"{label}: already landed as {already}; not run again", flush=True)
+            elif args.dry_run:
+                print(f"{label}: would land as {parsed.partition_key}", flush=True)
+            elif args.launch:
+                land(store, parsed)
+                launched.append(parsed.partition_key)
+                print(f"{label}: landed as {parsed.partition_key}", flush=True)
+            else:
+                instance = instance or default_instance()
+                result = ingest_notice(archived_notice.raw, archived_notice.where, instance, settings, resources, store)
+                print(result.line(), flush=True)
+                failed += not result.ok
+    if launched:
+        failed += _submit_replay({"partition_keys": launched}, args.workspace, "catch-up") != 0
+    return 1 if failed else 0
 
 
 def _kafka(args: argparse.Namespace) -> int:
@@ -266,6 +344,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         action.add_argument("--max", type=int, help="read at most this many messages per topic")
         action.set_defaults(func=_kafka)
+    catch_up = commands.add_parser(
+        "catch-up", help="take every notice GraceDB holds for superevents (named, or created --since) not yet landed",
+        description="Download every version of every notice file GWCelery uploaded to each superevent "
+        "(GRACEDB_URL), oldest first, and land and run those not landed yet, as the sensor does: a notice "
+        "already taken from Kafka is not run again, and nothing is posted twice.", epilog=exit_codes,
+    )  # fmt: skip
+    catch_up.add_argument("superevents", nargs="*", help="superevent ids, e.g. S251017at")
+    catch_up.add_argument(
+        "--since", help="also every superevent GraceDB created since this UTC time, e.g. 2026-11-28T00:00"
+    )
+    catch_up.add_argument("--include-mock", action="store_true", help="with --since, mock events (MS...) too")
+    catch_up.add_argument("--dry-run", action="store_true", help="only list what would be landed")
+    catch_up.add_argument(
+        "--launch", action="store_true",
+        help="land the notices, then hand their runs to the running instance (DAGSTER_HOME) in time order",
+    )  # fmt: skip
+    catch_up.add_argument(
+        "--workspace", default="workspace.yaml", help="workspace file of the running instance (with --launch)"
+    )
+    catch_up.set_defaults(func=_catch_up)
     backends = ["local", "s3", "abfs", "swift"]
     migrate = commands.add_parser(
         "migrate", help="copy stored products between backends: streamed, verified, resumable"

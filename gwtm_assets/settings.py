@@ -41,6 +41,16 @@ class GWTMSettings(BaseSettings):
     kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
     kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 
+    # GraceDB (catch-up)
+    gracedb_url: str = Field(
+        "https://gracedb.ligo.org/api/",
+        description="GraceDB API root that `gwtm-cron catch-up` reads superevents and their notice files from "
+        "(public superevents need no credentials).",
+    )
+    gracedb_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds to wait for one GraceDB answer before retrying it (with backoff)."
+    )
+
     # GWTM API
     api_token: str = Field("", description="GWTM API token (admin for posting alerts).", repr=False)
     api_base: str = Field(

@@ -7,9 +7,12 @@ import pytest
 from gwtm_assets.notices.naming import (
     LedgerState,
     PostAction,
+    is_late,
     named_entry,
     needs_name,
     next_datecreated,
+    notice_time,
+    ordered_datecreated,
     post_action,
     posted_entry,
     product_name,
@@ -98,3 +101,56 @@ def test_datecreated_follows_the_latest_record_of_the_event_and_the_previous_rec
     assert next_datecreated([{"datecreated": "2026-12-02T07:00:00+05:00"}], None, NOW) == datetime(
         2026, 12, 2, 2, 0, 0, 1000
     )
+
+
+def _held(*stamps: datetime) -> list[dict[str, str]]:
+    return [{"datecreated": t.isoformat()} for t in stamps]
+
+
+T0 = datetime(2026, 11, 28, 10, 0, 0)
+
+
+def test_a_live_notice_is_posted_now_after_every_record():
+    held = _held(T0, T0 + timedelta(minutes=5))
+    made = notice_time(T0 + timedelta(minutes=6), "Update")
+    assert not is_late(held, made)
+    assert ordered_datecreated(held, made, {}, None, NOW) == NOW.replace(tzinfo=None)
+
+
+def test_a_late_notice_goes_between_the_records_of_older_and_newer_notices_at_its_own_time():
+    # Preliminary posted at T0+1 s, Update (made T0+10 min) posted at T0+10 min 2 s; the Initial of T0+5 min was missed.
+    prelim, update = T0 + timedelta(seconds=1), T0 + timedelta(minutes=10, seconds=2)
+    held = _held(prelim, update)
+    times = {prelim: notice_time(T0, "Preliminary"), update: notice_time(T0 + timedelta(minutes=10), "Update")}
+    made = notice_time(T0 + timedelta(minutes=5), "Initial")
+    assert is_late(held, made)
+    assert ordered_datecreated(held, made, times, None, NOW) == T0 + timedelta(minutes=5)
+    # The same with the ledgers unknown (the earlier listener's records): they count as made when created.
+    assert ordered_datecreated(held, made, {}, None, NOW) == T0 + timedelta(minutes=5)
+
+
+def test_same_second_notices_are_ordered_by_type_and_a_crowded_gap_is_split():
+    update = T0 + timedelta(microseconds=400)
+    held = _held(T0 - timedelta(seconds=1), update)
+    times = {update: notice_time(T0, "Update")}
+    made = notice_time(T0, "Initial")  # same second as the Update, but before it in an event's sequence
+    chosen = ordered_datecreated(held, made, times, None, NOW)
+    assert T0 - timedelta(seconds=1) < chosen < update and chosen not in (T0 - timedelta(seconds=1), update)
+    # An Update of the same second as the held Update is not older: posted now, after it.
+    assert ordered_datecreated(held, notice_time(T0, "Update"), times, None, NOW) == NOW.replace(tzinfo=None)
+
+
+def test_the_second_record_of_a_late_notice_follows_its_first_and_stays_before_the_newer_one():
+    newer = T0 + timedelta(minutes=10)
+    held = _held(newer)
+    times = {newer: notice_time(newer, "Update")}
+    made = notice_time(T0, "Update-ExtCoinc")
+    first = ordered_datecreated(held, made, times, None, NOW)
+    second = ordered_datecreated(held, made, times, first, NOW)
+    assert first == T0 < second < newer
+
+
+def test_a_late_notice_older_than_everything_lands_first():
+    held = _held(T0)
+    times = {T0: notice_time(T0, "Update")}
+    assert ordered_datecreated(held, notice_time(T0, "Preliminary"), times, None, NOW) < T0

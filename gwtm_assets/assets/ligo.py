@@ -25,9 +25,11 @@ from ..io.io_managers import ProductFiles
 from ..notices.ligo import LigoNotice, alert_record, parse_ligo_notice
 from ..notices.naming import (
     PostAction,
+    is_late,
     named_entry,
     needs_name,
-    next_datecreated,
+    notice_time,
+    ordered_datecreated,
     post_action,
     posted_entry,
     record_number,
@@ -55,6 +57,7 @@ from ..storage_keys import (
     moc_suffix,
     product_key,
 )
+from ..timestamps import utc_naive
 from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 from .common import (
     LIGO_GROUP,
@@ -168,8 +171,15 @@ def api_record(
                     alert_ledger.count_posted, notice.storage_dir, notice.graceid, alert_type, context.partition_key
                 ),
             )
-            last_created = next_datecreated(held, last_created, datetime.now(UTC))
-            entry = named_entry(notice.graceid, alert_type, number, last_created)
+            notice_created = utc_naive(notice.content.get("time_created"))
+            made = notice_time(notice_created, alert_type)
+            notice_times = (
+                alert_ledger.notice_times(notice.storage_dir, notice.graceid, context.partition_key)
+                if is_late(held, made)
+                else {}
+            )
+            last_created = ordered_datecreated(held, made, notice_times, last_created, datetime.now(UTC))
+            entry = named_entry(notice.graceid, alert_type, number, last_created, notice_created)
             ledger[label] = entry
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
         assert entry is not None

@@ -71,6 +71,26 @@ def notices_oldest_first(
     return sorted(notices, key=lambda item: (notice_order(item[1]), item[0]))
 
 
+def landed_as(store: ObjectStore, notice: LigoNotice | IceCubeNotice) -> str | None:
+    """The partition key under which ``notice`` is already landed, or None.
+
+    Its own key, or that of a landed notice of the same event and type with the
+    same content in other bytes (another serialisation of the same alert, e.g.
+    the copy GWCelery uploads to GraceDB beside the one it sends on Kafka), so
+    one alert taken from two sources is one partition.
+    """
+    if store.exists(incoming_notice_key(notice.partition_key)):
+        return notice.partition_key
+    same_kind = incoming_notice_key(notice.partition_key).rsplit("-", 1)[0] + "-"
+    for info in store.list(same_kind):
+        try:
+            if json.loads(store.get(info.key)) == notice.content:
+                return info.key.rsplit("/", 1)[-1].removesuffix(".json")
+        except ValueError:
+            continue
+    return None
+
+
 def land(store: ObjectStore, notice: LigoNotice | IceCubeNotice) -> None:
     """Store a notice's raw bytes in the landing area its partition reads."""
     store.put(incoming_notice_key(notice.partition_key), notice.raw)

@@ -84,15 +84,83 @@ def next_datecreated(held: Sequence[Mapping[str, Any]], after: datetime | None, 
     return max([utc_naive(now) or now, *(t + DATECREATED_STEP for t in earlier)])
 
 
-def named_entry(graceid: str, alert_type: str, number: int, datecreated: datetime) -> LedgerEntry:
-    """The entry written before the post."""
-    return {
+#: An alert type's place in an event's sequence, which orders notices created in the same second.
+TYPE_RANKS = {"EarlyWarning": 0, "Preliminary": 1, "Initial": 2, "Update": 3, "Retraction": 4}
+
+#: When a notice was made: its ``time_created`` (naive UTC), then its type's rank.
+NoticeTime = tuple[datetime, int]
+
+
+def notice_time(time_created: datetime | None, alert_type: str) -> NoticeTime | None:
+    """``(time_created, rank)`` of a notice of ``alert_type`` (GWTM spelling, ``-ExtCoinc`` records included)."""
+    if time_created is None:
+        return None
+    return time_created, TYPE_RANKS.get(alert_type.split("-", 1)[0], len(TYPE_RANKS))
+
+
+def held_datecreated(held: Sequence[Mapping[str, Any]]) -> list[datetime]:
+    """The ``datecreated`` (naive UTC) of the records an event holds."""
+    return [t for t in (utc_naive(record.get("datecreated")) for record in held) if t is not None]
+
+
+def is_late(held: Sequence[Mapping[str, Any]], made: NoticeTime | None) -> bool:
+    """Whether the event may hold a record of a notice newer than this one: some record was created after it.
+
+    A record is posted after its notice is created, so when every record's
+    ``datecreated`` precedes this notice's ``time_created`` none of them can be
+    of a newer notice (the case of every notice taken live).
+    """
+    return made is not None and any(t >= made[0] for t in held_datecreated(held))
+
+
+def ordered_datecreated(
+    held: Sequence[Mapping[str, Any]],
+    made: NoticeTime | None,
+    notice_times: Mapping[datetime, NoticeTime],
+    after: datetime | None,
+    now: datetime,
+) -> datetime:
+    """The record's ``datecreated`` (naive UTC), keeping an event's records in the order of their notices.
+
+    The site shows an event's record with the greatest ``datecreated``. A notice
+    taken late (caught up from GraceDB while a newer notice of its event was
+    posted) must not become that record: it gets a ``datecreated`` after every
+    record of an older notice and before every record of a newer one, its own
+    ``time_created`` when that lies between. ``made`` is when this notice was
+    made (:func:`notice_time`); ``notice_times`` maps a held record's
+    ``datecreated`` to its notice's where known (the ledgers); a record of
+    unknown notice counts as made when it was created. Otherwise (no newer
+    notice held) it is :func:`next_datecreated`: the time of posting, after
+    every record held and ``after``.
+    """
+    created = held_datecreated(held)
+    newer = [t for t in created if made is not None and notice_times.get(t, (t, len(TYPE_RANKS))) > made]
+    if made is None or not newer:
+        return next_datecreated(held, after, now)
+    upper = min(newer)
+    older = [t for t in created if t < upper] + ([after] if after is not None else [])
+    lower = max(older, default=None)
+    chosen = made[0] if lower is None else max(made[0], lower + DATECREATED_STEP)
+    if chosen >= upper:
+        # No room at the millisecond step: halfway, still strictly between (the API keeps microseconds).
+        chosen = upper - DATECREATED_STEP if lower is None else lower + (upper - lower) / 2
+    return chosen
+
+
+def named_entry(
+    graceid: str, alert_type: str, number: int, datecreated: datetime, notice_created: datetime | None = None
+) -> LedgerEntry:
+    """The entry written before the post (with its notice's ``time_created``, which orders late records)."""
+    entry: LedgerEntry = {
         "name": product_name(graceid, alert_type, number),
         "alert_type": alert_type,
         "index": number,
         "datecreated": datecreated.isoformat(timespec="microseconds"),
         "state": LedgerState.POSTING.value,
     }
+    if notice_created is not None:
+        entry["notice_created"] = notice_created.isoformat(timespec="microseconds")
+    return entry
 
 
 def posted_entry(entry: LedgerEntry, api_id: int | None) -> LedgerEntry:

@@ -3,14 +3,17 @@
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from ..io.object_store import LocalObjectStore, ObjectStore, StorageError
+from ..notices.naming import NoticeTime, notice_time
 from ..settings import GWTMSettings
-from ..storage_keys import ledger_key, ledger_prefix
+from ..storage_keys import incoming_notice_key, ledger_key, ledger_prefix
+from ..timestamps import utc_naive
 
 
 class ProductStorage(ConfigurableResource):
@@ -90,6 +93,30 @@ class AlertLedger(ConfigurableResource):
 
     def write(self, storage_dir: str, partition_key: str, entry: dict[str, Any]) -> None:
         self.storage.object_store().put(ledger_key(storage_dir, partition_key), json.dumps(entry, indent=1).encode())
+
+    def notice_times(self, storage_dir: str, graceid: str, excluding: str) -> dict[datetime, NoticeTime]:
+        """``datecreated`` -> when its notice was made, for every record other partitions of ``graceid`` named.
+
+        Ledgers written before entries kept ``notice_created`` are completed from the partition's landed notice.
+        """
+        store = self.storage.object_store()
+        times: dict[datetime, NoticeTime] = {}
+        for info in store.list(ledger_prefix(storage_dir, graceid)):
+            if info.key == ledger_key(storage_dir, excluding):
+                continue
+            partition_key = info.key.rsplit("/", 1)[-1].removesuffix(".json")
+            landed: datetime | None = None
+            for entry in json.loads(store.get(info.key)).values():
+                notice_created = utc_naive(entry.get("notice_created"))
+                if notice_created is None and store.exists(incoming_notice_key(partition_key)):
+                    raw = store.get(incoming_notice_key(partition_key))
+                    landed = landed or utc_naive(json.loads(raw).get("time_created"))
+                    notice_created = landed
+                created = utc_naive(entry.get("datecreated"))
+                made = notice_time(notice_created, str(entry.get("alert_type", "")))
+                if created is not None and made is not None:
+                    times[created] = made
+        return times
 
     def count_posted(self, storage_dir: str, graceid: str, alert_type: str, excluding: str) -> int:
         """Records of ``alert_type`` other partitions of ``graceid`` have named: the numbering used without an API."""

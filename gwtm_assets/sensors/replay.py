@@ -30,12 +30,14 @@ from dagster import (
 )
 from pydantic import Field
 
+from ..io.object_store import ObjectStore
 from ..jobs import event_tags, icecube_notice_job, ligo_alert_job
 from ..notices.history import land, notices_oldest_first, parse_notice
 from ..notices.validation import NoticeValidationError
 from ..partitions import gw_alert_partitions, icecube_notice_partitions
 from ..resources.storage import ProductStorage
 from ..run_tags import REPLAY_TAG
+from ..storage_keys import incoming_notice_key
 
 #: (job, partitions) per notice kind.
 _TARGETS = {"ligo": (ligo_alert_job, gw_alert_partitions), "icecube": (icecube_notice_job, icecube_notice_partitions)}
@@ -45,6 +47,17 @@ class ReplayConfig(Config):
     paths: list[str] = Field(
         default_factory=list, description="Notice files readable by the run worker; empty: every raw notice in storage."
     )
+    partition_keys: list[str] = Field(
+        default_factory=list,
+        description="Partitions whose notices are already in the landing area (`gwtm-cron catch-up --launch`), "
+        "run in this order; when given, `paths` and the rest of storage are not read.",
+    )
+
+
+def _configured_notices(store: ObjectStore, config: ReplayConfig) -> list[tuple[str, bytes]]:
+    if config.partition_keys:
+        return [(key, store.get(incoming_notice_key(key))) for key in config.partition_keys]
+    return notices_oldest_first(store, config.paths or None)
 
 
 @op(description="Land stored (or given) notices and register their partitions, oldest first.")
@@ -54,7 +67,7 @@ def register_replay_partitions(
     store = product_storage.object_store()
     registered: list[list[str]] = []
     skipped: dict[str, str] = {}
-    for where, raw in notices_oldest_first(store, config.paths or None):
+    for where, raw in _configured_notices(store, config):
         try:
             kind, notice = parse_notice(raw)
         except NoticeValidationError as exc:
