@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.run_tags import REPLAY_TAG
 
 from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
+from .gracedb_server import GraceDBTestServer
 from .site_checks import assert_records_usable_by_the_site
 
 
@@ -232,3 +234,67 @@ def test_a_hostile_corpus_blocks_nothing_and_the_valid_notice_behind_it_comes_th
     assert len(reasons) == len(set(hostile)) + 2
     assert all(".." not in o.key and "\x00" not in o.key for o in store.list(""))
     assert alert_types(api_server) == {"S230518h": ["Preliminary"]}
+
+
+def test_a_long_outage_is_caught_up_from_gracedb_every_notice_once_in_order(stream, broker, api_server):
+    """Down past the buffer: what is still in the topic comes back by itself, what left it comes from GraceDB."""
+    daemon, ligo_topic, _ = stream
+    files = {  # GraceDB's file name of each notice, as GWCelery uploads them (a second Update: the next version)
+        "MS181101ab-earlywarning": "MS181101ab-earlywarning.json", "MS181101ab-preliminary": "MS181101ab-preliminary.json",
+        "MS181101ab-initial": "MS181101ab-initial.json", "MS181101ab-update": "MS181101ab-update.json",
+        "MS181101ab-ext-update": "MS181101ab-update.json",
+    }  # fmt: skip
+    raw = {name: sample(name).read_bytes() for name in files}
+    cli = Path(sys.executable).parent / "gwtm-cron"
+    with GraceDBTestServer() as gracedb:
+        gracedb.add_superevent("MS181101ab", datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1))
+        for name, filename in files.items():
+            gracedb.upload("MS181101ab", filename, raw[name])
+        env = {**daemon.env, "GRACEDB_URL": gracedb.url}
+
+        daemon.start()
+        broker.produce(ligo_topic, [raw["MS181101ab-earlywarning"]])
+        wait_for(lambda: records_posted(api_server) >= 1, 240, "the first record")
+        wait_for(daemon.idle, 120, "its products")
+        daemon.stop_all()
+        # While we are down, LVK sends four notices; by the time we are back the Preliminary and the Initial have
+        # left the topic's retention (Tansu keeps every message, so they are simply not in it), the Updates have not.
+        broker.produce(ligo_topic, [raw["MS181101ab-update"], raw["MS181101ab-ext-update"]])
+        daemon.start()
+        wait_for(lambda: records_posted(api_server) >= 4, 300, "the buffered Updates, resumed from the offsets")
+        wait_for(daemon.idle, 180, "their runs")
+
+        since = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+        caught = subprocess.run(
+            [str(cli), "catch-up", "--since", since, "--include-mock", "--launch", "--workspace", str(REPO / "workspace.yaml")],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert caught.returncode == 0, caught.stdout[-2000:] + caught.stderr[-2000:]
+        assert caught.stdout.count("already landed as") == 3 and caught.stdout.count(": landed as") == 2, caught.stdout
+        wait_for(lambda: records_posted(api_server) >= 6, 300, "the caught-up notices posted through the daemon")
+        wait_for(daemon.idle, 180, "their runs")
+
+        again = subprocess.run([str(cli), "catch-up", "MS181101ab", "--dry-run"], env=env, cwd=REPO,
+                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert again.returncode == 0 and again.stdout.count("already landed as") == 5, again.stdout
+
+    posted = alert_types(api_server)["MS181101ab"]
+    assert posted == ["EarlyWarning", "Update", "Update", "Update-ExtCoinc", "Preliminary", "Initial"], posted
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    ledgers = (Path(daemon.env["LOCAL_STORAGE_DIR"]) / "test" / "ledger").glob("MS181101ab-*.json")
+    names = sorted(entry["name"] for path in ledgers for entry in json.loads(path.read_text()).values())
+    assert names == sorted(["MS181101ab-EarlyWarning", "MS181101ab-Preliminary", "MS181101ab-Initial",
+                            "MS181101ab-Update", "MS181101ab-Update1", "MS181101ab-Update-ExtCoinc"])  # fmt: skip
+    # On the site the event's records are in the order of their notices; its face is the newest notice.
+    records = sorted((a for a in api_server.state.alerts if a["graceid"] == "MS181101ab"),
+                     key=lambda a: datetime.fromisoformat(a["datecreated"]))  # fmt: skip
+    assert [a["alert_type"] for a in records] == [
+        "EarlyWarning",
+        "Preliminary",
+        "Initial",
+        "Update",
+        "Update",
+        "Update-ExtCoinc",
+    ]
+    order = {"EarlyWarning": 0, "Preliminary": 1, "Initial": 2, "Update": 3}  # the samples' notices, oldest first
+    assert_records_usable_by_the_site(api_server, made=lambda record: order[record["alert_type"].split("-")[0]])
