@@ -23,7 +23,7 @@ import confluent_kafka
 from confluent_kafka import TopicPartition
 
 from .io.object_store import ObjectStore
-from .notices.history import notice_order, parse_notice
+from .notices.history import landed_as, notice_order, parse_notice
 from .notices.validation import NoticeValidationError
 from .sensors.kafka import KafkaConsumerResource, parse_consumer_options
 from .storage_keys import incoming_notice_key
@@ -134,7 +134,12 @@ def selected(
 
 
 def is_landed(store: ObjectStore, message: BufferedMessage) -> bool:
-    return message.is_notice and store.exists(incoming_notice_key(message.partition_key))
+    """Landed under its key, or as the same notice in other bytes (``notices.history.landed_as``)."""
+    if not message.is_notice:
+        return False
+    if store.exists(incoming_notice_key(message.partition_key)):
+        return True
+    return landed_as(store, parse_notice(message.raw)[1]) is not None
 
 
 def listing_line(message: BufferedMessage, landed: bool) -> str:

@@ -64,6 +64,7 @@ def test_every_version_of_a_notice_file_is_taken_and_the_bare_alias_only_without
     ]
 
 
+@pytest.mark.slow
 def test_catch_up_lands_every_notice_once_in_time_order_and_a_second_catch_up_posts_nothing(
     gracedb, environment, api_server, capsys
 ):
@@ -90,6 +91,7 @@ def test_catch_up_lands_every_notice_once_in_time_order_and_a_second_catch_up_po
     assert out.count("already landed as") == 6 and len(api_server.state.posted("post_alert")) == len(posted)
 
 
+@pytest.mark.slow
 def test_a_late_notice_takes_its_place_before_the_newer_records_of_its_event(gracedb, environment, api_server, capsys):
     # Kafka brought the Update while we missed the notices before it; GraceDB has them all.
     [live] = ingest_files([sample("MS181101ab-update")])
@@ -130,6 +132,7 @@ def test_since_takes_the_superevents_created_since_without_mock_events(gracedb, 
     assert capsys.readouterr().out.splitlines()[0].startswith("GraceDB: 2 superevent(s)")
 
 
+@pytest.mark.slow
 def test_a_busy_gracedb_is_retried_and_an_unknown_superevent_is_one_line_and_exit_1(
     gracedb, environment, api_server, capsys
 ):
@@ -157,3 +160,18 @@ def test_the_client_is_ligo_gracedb_unauthenticated(gracedb):
     client = gracedb_client(gracedb.url)
     assert client.files("MS181101ab").json()["MS181101ab-update.json,1"].endswith("MS181101ab-update.json%2C1")
     assert [s["superevent_id"] for s in client.superevents(query="S230518h")] == ["S230518h"]
+
+
+def test_the_same_notice_in_other_bytes_is_found_landed_and_another_notice_is_not(tmp_path):
+    from gwtm_assets.io.object_store import LocalObjectStore
+    from gwtm_assets.notices.history import land, landed_as, parse_notice
+
+    store = LocalObjectStore(tmp_path)
+    raw = sample("MS181101ab-update").read_bytes()
+    _, as_streamed = parse_notice(raw)
+    land(store, as_streamed)
+    _, as_archived = parse_notice(json.dumps(json.loads(raw), indent=2).encode())  # GraceDB's copy, other bytes
+    assert as_archived.partition_key != as_streamed.partition_key
+    assert landed_as(store, as_archived) == as_streamed.partition_key
+    _, other_update = parse_notice(sample("MS181101ab-ext-update").read_bytes())  # same event and type, other content
+    assert landed_as(store, other_update) is None
