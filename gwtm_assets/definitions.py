@@ -27,6 +27,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
                 settings.kafka_ligo_topic,
                 settings.kafka_icecube_topic,
                 settings.enabled_listeners,
+                hop_configured=bool(settings.hop_url),
             ),
             ligo_products_sensor,
             replay_backfill_sensor,

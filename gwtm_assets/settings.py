@@ -41,6 +41,15 @@ class GWTMSettings(BaseSettings):
     kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
     kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 
+    # SCiMMA Hopskotch: a second source of the LIGO alerts (Avro)
+    hop_url: str = Field(
+        "",
+        description="Hopskotch topic of the LIGO alerts, read beside GCN's, e.g. "
+        "`kafka://kafka.scimma.org/igwn.gwalert`; empty: off. One alert from both brokers is one partition.",
+    )
+    hop_username: str = Field("", description="Hopskotch SCRAM credential (username); empty: a plain broker.")
+    hop_password: str = Field("", description="Hopskotch SCRAM credential (password).", repr=False)
+
     # GraceDB (catch-up)
     gracedb_url: str = Field(
         "https://gracedb.ligo.org/api/",

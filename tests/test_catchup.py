@@ -165,13 +165,22 @@ def test_the_client_is_ligo_gracedb_unauthenticated(gracedb):
 def test_the_same_notice_in_other_bytes_is_found_landed_and_another_notice_is_not(tmp_path):
     from gwtm_assets.io.object_store import LocalObjectStore
     from gwtm_assets.notices.history import land, landed_as, parse_notice
+    from gwtm_assets.storage_keys import incoming_notice_key
 
     store = LocalObjectStore(tmp_path)
     raw = sample("MS181101ab-update").read_bytes()
     _, as_streamed = parse_notice(raw)
     land(store, as_streamed)
     _, as_archived = parse_notice(json.dumps(json.loads(raw), indent=2).encode())  # GraceDB's copy, other bytes
-    assert as_archived.partition_key != as_streamed.partition_key
+    assert as_archived.partition_key == as_streamed.partition_key  # the key is the content's
     assert landed_as(store, as_archived) == as_streamed.partition_key
     _, other_update = parse_notice(sample("MS181101ab-ext-update").read_bytes())  # same event and type, other content
     assert landed_as(store, other_update) is None
+
+    # A partition made before keys were the content's: found under its old key (the raw bytes' digest).
+    old = LocalObjectStore(tmp_path / "old")
+    old.put(incoming_notice_key(as_streamed.legacy_partition_key), raw)
+    assert as_streamed.legacy_partition_key != as_streamed.partition_key
+    assert landed_as(old, as_archived) == as_streamed.legacy_partition_key
+    assert as_archived.is_partition(as_streamed.legacy_partition_key) is False  # other bytes, other old key
+    assert as_streamed.is_partition(as_streamed.legacy_partition_key)

@@ -70,6 +70,7 @@ def after_record_asset(kind: str, io_manager_key: str = "product_io_manager") ->
 
 
 def check_partition(notice: Any, context: AssetExecutionContext) -> None:
-    """A notice landed under another partition's key is an error, not a silent mix-up."""
-    if notice.partition_key != context.partition_key:
+    """A notice landed under another partition's key is an error, not a silent mix-up (a partition made before
+    LIGO keys were derived from the content keeps its old key: ``LigoNotice.is_partition``)."""
+    if not notice.is_partition(context.partition_key):
         raise ValueError(f"notice is {notice.partition_key}, not the partition's {context.partition_key}")

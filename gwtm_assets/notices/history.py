@@ -75,19 +75,23 @@ def landed_as(store: ObjectStore, notice: LigoNotice | IceCubeNotice) -> str | N
     """The partition key under which ``notice`` is already landed, or None.
 
     Its own key, or that of a landed notice of the same event and type with the
-    same content in other bytes (another serialisation of the same alert, e.g.
-    the copy GWCelery uploads to GraceDB beside the one it sends on Kafka), so
-    one alert taken from two sources is one partition.
+    same content in other bytes: one landed under the key of the raw bytes'
+    digest, before LIGO keys were derived from the content, or another
+    serialisation that predates it. One alert taken from several sources, or
+    again after an upgrade, is one partition.
     """
     if store.exists(incoming_notice_key(notice.partition_key)):
         return notice.partition_key
     same_kind = incoming_notice_key(notice.partition_key).rsplit("-", 1)[0] + "-"
     for info in store.list(same_kind):
+        key = info.key.rsplit("/", 1)[-1].removesuffix(".json")
+        raw = store.get(info.key)
         try:
-            if json.loads(store.get(info.key)) == notice.content:
-                return info.key.rsplit("/", 1)[-1].removesuffix(".json")
+            landed = type(notice)(raw=raw, content=json.loads(raw))
         except ValueError:
             continue
+        if landed.partition_key == notice.partition_key or landed.content == notice.content:
+            return key
     return None
 
 

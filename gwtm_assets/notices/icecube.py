@@ -33,7 +33,11 @@ class IceCubeNotice:
 
     @property
     def partition_key(self) -> str:
+        """IceCube notices come from one source only, so their key stays the raw bytes' digest."""
         return f"{self.graceid}-IceCube-{notice_digest(self.raw)}"
+
+    def is_partition(self, key: str) -> bool:
+        return key == self.partition_key
 
 
 def parse_icecube_notice(raw: bytes) -> IceCubeNotice:

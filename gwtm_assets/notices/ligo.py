@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..science.skymap import SkymapStatistics
@@ -28,9 +31,53 @@ EXTERNAL_COINC_SUFFIX = "-ExtCoinc"
 DIGEST_LENGTH = 8
 
 
+#: Where an alert carries a sky map: base64 text in JSON (GCN Kafka, GraceDB), bytes in Avro (Hopskotch).
+SKYMAP_FIELDS = (("event", "skymap"), ("external_coinc", "combined_skymap"))
+
+
 def notice_digest(raw: bytes) -> str:
     """First hex digits of the SHA-256 of a notice's bytes."""
     return hashlib.sha256(raw).hexdigest()[:DIGEST_LENGTH]
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with what differs between serialisations of one alert taken out: absent, null and empty fields are
+    the same (Avro fills its defaults), numbers compare as doubles (JSON writes ``0`` where Avro holds ``0.0``),
+    bytes as their SHA-256."""
+    if isinstance(value, dict):
+        items = ((str(k), _canonical(v)) for k, v in value.items() if v is not None)
+        return {k: v for k, v in items if v != {} and v != []}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, bytes):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
+
+def with_skymap_bytes(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with its sky maps as bytes (base64 text decoded; bytes, as Avro gives them, kept)."""
+    copied = dict(content)
+    for section, field in SKYMAP_FIELDS:
+        inner = copied.get(section)
+        if isinstance(inner, dict) and isinstance(inner.get(field), str):
+            try:
+                decoded = base64.b64decode(inner[field], validate=True)
+            except (binascii.Error, ValueError):
+                continue  # not base64: digested as the text it is (validation says what is wrong with it)
+            copied[section] = {**inner, field: decoded}
+    return copied
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    """First hex digits of the SHA-256 of an alert's content in canonical form (``_canonical``, sky maps as bytes):
+    the same for the JSON an alert arrives as on GCN Kafka or GraceDB and the Avro it arrives as on Hopskotch."""
+    normalised = {**content, "alert_type": ALERT_TYPES.get(str(content.get("alert_type")), content.get("alert_type"))}
+    canonical = json.dumps(_canonical(with_skymap_bytes(normalised)), sort_keys=True, separators=(",", ":"))
+    return notice_digest(canonical.encode())
 
 
 @dataclass(frozen=True)
@@ -57,9 +104,20 @@ class LigoNotice:
     def storage_dir(self) -> str:
         return storage_dir(self.graceid)
 
-    @property
+    @cached_property
     def partition_key(self) -> str:
+        """``<superevent>-<type>-<digest of the content>``: one key for one alert, whichever broker or archive it
+        came from and however it was serialised (``content_digest``)."""
+        return f"{self.graceid}-{self.alert_type}-{content_digest(self.content)}"
+
+    @property
+    def legacy_partition_key(self) -> str:
+        """The key partitions were made with before keys were derived from the content: the raw bytes' digest."""
         return f"{self.graceid}-{self.alert_type}-{notice_digest(self.raw)}"
+
+    def is_partition(self, key: str) -> bool:
+        """Whether ``key`` names this notice's partition (its key, or the one it was landed under before)."""
+        return key in (self.partition_key, self.legacy_partition_key)
 
     @property
     def event(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import EnvVar
 
+from gwtm_assets.sensors.hopskotch import HopskotchConsumerResource, HopUrlError, parse_hop_url
 from gwtm_assets.sensors.kafka import KafkaConsumerResource, KafkaOptionsError, check_consumer_options
 
 from ..io.io_managers import IncomingNoticeIOManager, PickledValueIOManager, ProductIOManager
@@ -176,6 +177,16 @@ def kafka_options(settings: GWTMSettings) -> str:
     return settings.kafka_consumer_options
 
 
+def hop_url(settings: GWTMSettings) -> str:
+    """``HOP_URL``, checked now so a bad value stops the code location with one line."""
+    if settings.hop_url:
+        try:
+            parse_hop_url(settings.hop_url)
+        except HopUrlError as exc:
+            raise ConfigurationError(str(exc)) from exc
+    return settings.hop_url
+
+
 def build_resources(settings: GWTMSettings) -> dict[str, Any]:
     """Resources for ``settings``: the one place environment reaches the graph."""
     storage = build_storage(settings)
@@ -208,5 +219,13 @@ def build_resources(settings: GWTMSettings) -> dict[str, Any]:
             group_id=settings.kafka_group_id,
             offset_reset=settings.kafka_offset_reset,
             extra_options_json=kafka_options(settings),
+        ),
+        "hopskotch": HopskotchConsumerResource(
+            url=hop_url(settings),
+            username=settings.hop_username,
+            password=secret(settings, "hop_password"),
+            group_id=settings.kafka_group_id,
+            offset_reset=settings.kafka_offset_reset,
+            extra_options_json=settings.kafka_consumer_options,
         ),
     }
