@@ -297,6 +297,19 @@ def _run_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from .logging_setup import configure_logging
+    from .monitoring.exporter import build_collector, serve
+
+    settings = GWTMSettings()
+    configure_logging(settings)
+    with DagsterInstance.get() as instance:
+        serve(args.listen, build_collector(settings, instance, args.pool or settings.run_workers_address))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gwtm-cron", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -432,6 +445,19 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="ask the pool at --listen whether it answers (exit 0) or not (1)"
     )
     run_workers.set_defaults(func=_run_workers)
+    metrics = commands.add_parser(
+        "metrics",
+        help="serve the listeners' Prometheus metrics (/metrics), read from the brokers and the Dagster instance",
+        description="An exporter next to the daemon: per topic the broker's reachability, heartbeat and newest-notice "
+        "ages and the sensors' lag; notices landed and quarantined; records posted and failed; failed partitions; "
+        "produce-to-record latency; the run-worker pool. Reads DAGSTER_HOME's instance and the KAFKA_*/HOP_* settings.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    metrics.add_argument("--listen", default="127.0.0.1:9464", help="HOST:PORT to serve /metrics on")
+    metrics.add_argument(
+        "--pool", default="", help="run-worker pool address to report on (default: RUN_WORKERS_ADDRESS; none if unset)"
+    )
+    metrics.set_defaults(func=_metrics)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -41,6 +41,15 @@ class GWTMSettings(BaseSettings):
     kafka_ligo_topic: str = Field("igwn.gwalert", description="Topic of LIGO/Virgo/KAGRA notices.")
     kafka_icecube_topic: str = Field("gcn.notices.icecube.lvk_nu_track_search", description="Topic of IceCube notices.")
 
+    kafka_heartbeat_topic: str = Field(
+        "",
+        description="Topic of the broker's heartbeat, whose age tells a quiet stream from a dead one; empty: "
+        "`gcn.heartbeat` on GCN (`KAFKA_CLIENT_ID` set), none on a plain broker.",
+    )
+    heartbeat_max_age_s: float = Field(
+        120.0, gt=0, description="Seconds without a heartbeat after which the stream is down (metrics, UI check)."
+    )
+
     # SCiMMA Hopskotch: a second source of the LIGO alerts (Avro)
     hop_url: str = Field(
         "",
@@ -194,6 +203,10 @@ class GWTMSettings(BaseSettings):
     @property
     def enabled_listeners(self) -> set[str]:
         return {name.strip().lower() for name in self.listeners.split(",") if name.strip()}
+
+    @property
+    def heartbeat_topic(self) -> str:
+        return self.kafka_heartbeat_topic or ("gcn.heartbeat" if self.kafka_client_id else "")
 
     @property
     def writes_enabled(self) -> bool:

@@ -206,9 +206,15 @@ def api_record(
             entry = ledger[label] = posted_entry(entry, stored.get("id"))
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
         posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record, posted_now)
+    metadata: dict[str, Any] = {}
+    created = utc_naive(notice.content.get("time_created"))
+    if created is not None and any(p.posted_now for p in posted.values()):
+        # What `gwtm-cron metrics` makes its produce-to-record histogram of.
+        metadata["produce_to_record_s"] = round(time.time() - created.replace(tzinfo=UTC).timestamp(), 3)
     return Output(
         posted,
         metadata={
+            **metadata,
             "names": MetadataValue.json({k or "gw": v.name for k, v in posted.items()}),
             "api_ids": MetadataValue.json({k or "gw": v.api_id for k, v in posted.items()}),
             "posted": gwtm_api.posts_enabled,

@@ -187,6 +187,30 @@ def hop_url(settings: GWTMSettings) -> str:
     return settings.hop_url
 
 
+def kafka_resource(settings: GWTMSettings, in_dagster: bool = True) -> KafkaConsumerResource:
+    """The GCN/plain-broker consumer; ``in_dagster`` false: secrets as values, for a process outside Dagster's
+    resource initialisation (``gwtm-cron metrics``), which would not resolve an ``EnvVar``."""
+    return KafkaConsumerResource(
+        client_id=settings.kafka_client_id,
+        client_secret=secret(settings, "kafka_client_secret") if in_dagster else settings.kafka_client_secret,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.kafka_group_id,
+        offset_reset=settings.kafka_offset_reset,
+        extra_options_json=kafka_options(settings),
+    )
+
+
+def hopskotch_resource(settings: GWTMSettings, in_dagster: bool = True) -> HopskotchConsumerResource:
+    return HopskotchConsumerResource(
+        url=hop_url(settings),
+        username=settings.hop_username,
+        password=secret(settings, "hop_password") if in_dagster else settings.hop_password,
+        group_id=settings.kafka_group_id,
+        offset_reset=settings.kafka_offset_reset,
+        extra_options_json=settings.kafka_consumer_options,
+    )
+
+
 def build_resources(settings: GWTMSettings) -> dict[str, Any]:
     """Resources for ``settings``: the one place environment reaches the graph."""
     storage = build_storage(settings)
@@ -212,20 +236,6 @@ def build_resources(settings: GWTMSettings) -> dict[str, Any]:
             max_delay_s=settings.recovery_max_delay_s,
             max_attempts=settings.recovery_max_attempts,
         ),
-        "kafka": KafkaConsumerResource(
-            client_id=settings.kafka_client_id,
-            client_secret=secret(settings, "kafka_client_secret"),
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.kafka_group_id,
-            offset_reset=settings.kafka_offset_reset,
-            extra_options_json=kafka_options(settings),
-        ),
-        "hopskotch": HopskotchConsumerResource(
-            url=hop_url(settings),
-            username=settings.hop_username,
-            password=secret(settings, "hop_password"),
-            group_id=settings.kafka_group_id,
-            offset_reset=settings.kafka_offset_reset,
-            extra_options_json=settings.kafka_consumer_options,
-        ),
+        "kafka": kafka_resource(settings),
+        "hopskotch": hopskotch_resource(settings),
     }

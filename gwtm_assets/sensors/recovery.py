@@ -45,6 +45,7 @@ class FailedPartition:
     failures: int
     first_created: float
     last_failed: float
+    retryable: bool = True
 
 
 def retryable(instance: DagsterInstance, run_id: str) -> bool:
@@ -59,8 +60,11 @@ def retryable(instance: DagsterInstance, run_id: str) -> bool:
     return True
 
 
-def failed_partitions(instance: DagsterInstance, job_name: str, limit: int = 500) -> list[FailedPartition]:
-    """Partitions of ``job_name`` whose latest run failed with something a retry may mend, oldest notice first."""
+def failed_partitions(
+    instance: DagsterInstance, job_name: str, limit: int = 500, retryable_only: bool = True
+) -> list[FailedPartition]:
+    """Partitions of ``job_name`` whose latest run failed with something a retry may mend (any failure, with
+    ``retryable_only`` false), oldest notice first."""
     runs: dict[str, list] = {}
     for record in instance.get_run_records(RunsFilter(job_name=job_name), limit=limit, ascending=True):
         key = record.dagster_run.tags.get(PARTITION_TAG)
@@ -69,7 +73,10 @@ def failed_partitions(instance: DagsterInstance, job_name: str, limit: int = 500
     found = []
     for key, records in runs.items():
         latest = records[-1]
-        if latest.dagster_run.status != DagsterRunStatus.FAILURE or not retryable(instance, latest.dagster_run.run_id):
+        if latest.dagster_run.status != DagsterRunStatus.FAILURE:
+            continue
+        mendable = retryable(instance, latest.dagster_run.run_id)
+        if retryable_only and not mendable:
             continue
         found.append(
             FailedPartition(
@@ -78,6 +85,7 @@ def failed_partitions(instance: DagsterInstance, job_name: str, limit: int = 500
                 failures=sum(r.dagster_run.status == DagsterRunStatus.FAILURE for r in records),
                 first_created=records[0].create_timestamp.timestamp(),
                 last_failed=(latest.end_time or latest.update_timestamp.timestamp()),
+                retryable=mendable,
             )
         )
     return sorted(found, key=lambda f: f.first_created)
