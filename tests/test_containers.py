@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+import requests
 
 from gwtm_assets.devtools.daemon import wait_for
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
@@ -27,10 +28,10 @@ from .container_stack import (
 
 pytestmark = pytest.mark.timeout(3600)
 TOKEN = "compose-admin-token"
-SERVICES = {"postgres", "code-location", "run-workers", "webserver", "daemon", "tansu", "minio"}
+SERVICES = {"postgres", "code-location", "run-workers", "webserver", "daemon", "metrics", "tansu", "minio"}
 
 
-def _local_env(api_port: int, ui_port: int) -> dict[str, str]:
+def _local_env(api_port: int, ui_port: int, metrics_port: int) -> dict[str, str]:
     env = {}
     for line in (REPO / "deploy" / "local.env").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
@@ -40,6 +41,7 @@ def _local_env(api_port: int, ui_port: int) -> dict[str, str]:
         "API_BASE": f"http://host.containers.internal:{api_port}/api/v1/",
         "API_TOKEN": TOKEN,
         "DAGSTER_UI_PORT": str(ui_port),
+        "GWTM_METRICS_PORT": str(metrics_port),
         "LOG_LEVEL": "INFO",
     }
 
@@ -53,9 +55,9 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
     timings: dict[str, float] = {}
     timed("base_images_s", timings, base_images)
     timed("image_build_s", timings, build_image)
-    api_port, ui_port = free_port(), free_port()
+    api_port, ui_port, metrics_port = free_port(), free_port(), free_port()
     with GWTMApiTestServer(admin_token=TOKEN, host="0.0.0.0", port=api_port) as api:
-        with ComposeStack(_local_env(api_port, ui_port)) as stack:
+        with ComposeStack(_local_env(api_port, ui_port, metrics_port)) as stack:
             timed("compose_up_s", timings, stack.compose, "up", "-d", timeout=900)
             started = time.monotonic()
 
@@ -113,6 +115,11 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
             # Every notice's run went to the warm run-worker pool, none to a new process.
             runs = json.loads(stack.exec("code-location", "python", "-c", RUN_WORKERS_OF_RUNS))
             assert runs and all(worker == "warm" for worker, _ in runs), runs
+            # The metrics service as Prometheus scrapes it, from the host: the records, the stream, the pool.
+            metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+            assert 'gwtm_records_posted_total{endpoint="post_alert"} 8.0' in metrics, metrics
+            assert 'gwtm_stream_up{source="kafka",topic="igwn.gwalert"} 1.0' in metrics, metrics
+            assert "gwtm_run_workers_up 1.0" in metrics, metrics
         assert stack.leftovers() == {"containers": [], "volumes": []}
     timings["total_s"] = round(sum(v for k, v in timings.items() if k.endswith("_s") and k != "total_s"), 1)
     print("container stack timings:", json.dumps(timings))  # quoted in benchmarks/RESULTS.md

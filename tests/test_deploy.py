@@ -121,6 +121,24 @@ def test_run_workers_manifests_validate_and_carry_the_code_locations_environment
 
 
 @pytest.mark.parametrize("backend", ["s3", "swift"])
+def test_metrics_manifests_validate_and_a_service_monitor_finds_them(backend):
+    import kubernetes_validate
+
+    manifests = list(yaml.safe_load_all((HELM / f"metrics-{backend}.yaml").read_text()))
+    assert [m["kind"] for m in manifests] == ["Deployment", "Service"]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
+    [container] = manifests[0]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["gwtm-cron", "metrics", "--listen", "0.0.0.0:9464"]
+    names = {e["name"] for e in container["env"]}
+    assert {"KAFKA_CLIENT_ID", "DAGSTER_PG_PASSWORD", "DAGSTER_HOME", "RUN_WORKERS_ADDRESS"} <= names
+    monitor = yaml.safe_load((HELM / "servicemonitor.yaml").read_text())
+    service = manifests[1]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == [p["name"] for p in service["spec"]["ports"]]
+
+
+@pytest.mark.parametrize("backend", ["s3", "swift"])
 def test_user_deployment_renders_to_a_valid_kubernetes_deployment(backend):
     """The chart's deployment-user template applied to our values by hand, validated against the Kubernetes 1.30 schema."""
     import kubernetes_validate

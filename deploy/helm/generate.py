@@ -12,6 +12,8 @@ Install (chart version = Dagster version, pyproject.toml), release and namespace
       -f deploy/helm/values.yaml -f deploy/helm/values-s3.yaml --set-string \\
       'dagster-user-deployments.deployments[0].image.tag=1.2.3'
     kubectl apply -n gwtm -f deploy/helm/run-workers-s3.yaml   # the warm run workers
+    kubectl apply -n gwtm -f deploy/helm/metrics-s3.yaml       # gwtm-cron metrics (README, "Monitoring")
+    kubectl apply -n gwtm -f deploy/helm/servicemonitor.yaml   # with the Prometheus operator only
 """
 
 from __future__ import annotations
@@ -177,6 +179,75 @@ def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
     return [deployment, service]
 
 
+METRICS = "gwtm-metrics"
+METRICS_PORT = 9464
+METRICS_RESOURCES = {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def metrics_manifests(backend: str) -> list[dict[str, Any]]:
+    """``gwtm-cron metrics`` next to the daemon, with the chart's instance (its ConfigMap as DAGSTER_HOME), and a
+    Service a Prometheus ServiceMonitor selects by label and port name (``servicemonitor.yaml``)."""
+    labels = {"app.kubernetes.io/name": METRICS, "app.kubernetes.io/part-of": "gwtm"}
+    probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 15}
+    container = {
+        "name": "metrics",
+        "image": f"{IMAGE}:latest",
+        "imagePullPolicy": "Always",
+        "args": ["gwtm-cron", "metrics", "--listen", f"0.0.0.0:{METRICS_PORT}"],
+        "ports": [{"containerPort": METRICS_PORT, "name": "metrics"}],
+        "env": [
+            *COMMON_ENV,
+            *BACKEND_ENV[backend],
+            PG_PASSWORD,
+            plain("DAGSTER_HOME", "/opt/dagster/dagster_home"),
+            plain("RUN_WORKERS_ADDRESS", f"{RUN_WORKERS}:{RUN_WORKERS_PORT}"),
+        ],  # fmt: skip
+        "resources": METRICS_RESOURCES,
+        "volumeMounts": [{"name": "dagster-instance", "mountPath": "/opt/dagster/dagster_home"}],
+        "readinessProbe": {**probe, "periodSeconds": 30},
+        "livenessProbe": {**probe, "periodSeconds": 60, "failureThreshold": 3},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": METRICS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
+                    "containers": [container],
+                    "volumes": [{"name": "dagster-instance", "configMap": {"name": f"{RELEASE}-dagster-instance"}}],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": METRICS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "metrics", "port": METRICS_PORT}]},
+    }
+    return [deployment, service]
+
+
+def service_monitor() -> dict[str, Any]:
+    """For clusters with the Prometheus operator: scrape ``gwtm-metrics`` every 15 s."""
+    labels = {"app.kubernetes.io/name": METRICS, "app.kubernetes.io/part-of": "gwtm"}
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": METRICS, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "endpoints": [{"port": "metrics", "interval": "15s", "scrapeTimeout": "10s"}],
+        },
+    }
+
+
 def instance_values() -> dict[str, Any]:
     """The instance: warm run workers (a Job per run for backfills), the tuned queue, monitoring, retries."""
     return {
@@ -246,6 +317,12 @@ def write() -> list[Path]:
         path = HERE / f"run-workers-{backend}.yaml"
         path.write_text(HEADER + yaml.safe_dump_all(run_workers_manifests(backend), sort_keys=False, width=120))
         files[path] = None
+        path = HERE / f"metrics-{backend}.yaml"
+        path.write_text(HEADER + yaml.safe_dump_all(metrics_manifests(backend), sort_keys=False, width=120))
+        files[path] = None
+    path = HERE / "servicemonitor.yaml"
+    path.write_text(HEADER + yaml.safe_dump(service_monitor(), sort_keys=False, width=120))
+    files[path] = None
     return list(files)
 
 

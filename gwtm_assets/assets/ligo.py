@@ -206,7 +206,7 @@ def api_record(
             entry = ledger[label] = posted_entry(entry, stored.get("id"))
             alert_ledger.write(notice.storage_dir, context.partition_key, ledger)
         posted[label] = PostedRecord(entry["name"], entry.get("api_id"), record, posted_now)
-    metadata: dict[str, Any] = {}
+    metadata: dict[str, Any] = {"records_posted": sum(1 for p in posted.values() if p.posted_now)}
     created = utc_naive(notice.content.get("time_created"))
     if created is not None and any(p.posted_now for p in posted.values()):
         # What `gwtm-cron metrics` makes its produce-to-record histogram of.

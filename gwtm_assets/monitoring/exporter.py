@@ -207,9 +207,13 @@ class ListenerCollector(Collector):
                 totals.last_landed_s = max(totals.last_landed_s, record.timestamp)
         for asset, endpoint in RECORD_ASSETS.items():
             for record in self._materializations(asset):
-                totals.posted[endpoint] = totals.posted.get(endpoint, 0) + 1
-                totals.last_record_s = max(totals.last_record_s, record.timestamp)
                 materialization = record.asset_materialization
+                # A record run names how many records it posted (one with an external coincidence is two; a re-run
+                # that found them posted, none); a run that does not say posted one.
+                count = materialization.metadata.get("records_posted") if materialization else None
+                posted_now = int(count.value) if count is not None and isinstance(count.value, int) else 1
+                totals.posted[endpoint] = totals.posted.get(endpoint, 0) + posted_now
+                totals.last_record_s = max(totals.last_record_s, record.timestamp)
                 latency = materialization.metadata.get("produce_to_record_s") if materialization else None
                 if latency is not None and isinstance(latency.value, int | float):
                     totals.observe_latency(float(latency.value))
@@ -244,7 +248,7 @@ class ListenerCollector(Collector):
             quarantined.add_metric([], self.quarantine_count())
             yield quarantined
         posted = CounterMetricFamily(
-            "gwtm_records_posted", "Record runs that posted (or confirmed) their records.", labels=["endpoint"]
+            "gwtm_records_posted", "Records posted to the GWTM API, by endpoint.", labels=["endpoint"]
         )
         for endpoint in RECORD_ASSETS.values():
             posted.add_metric([endpoint], totals.posted.get(endpoint, 0))
