@@ -10,6 +10,7 @@ from .logging_setup import configure_logging
 from .resources.builders import build_resources
 from .sensors.health import build_stream_health
 from .sensors.landing import build_sensors
+from .sensors.notifications import build_failure_notification_sensor
 from .sensors.products import ligo_products_sensor
 from .sensors.recovery import build_recovery_sensor
 from .sensors.replay import replay_backfill_sensor, replay_notices_job
@@ -43,6 +44,7 @@ def build_definitions(settings: GWTMSettings | None = None) -> Definitions:
             replay_backfill_sensor,
             build_recovery_sensor(),
             stream_health_sensor,
+            build_failure_notification_sensor(),
         ],
         resources=build_resources(settings),
     )

@@ -166,6 +166,22 @@ class GWTMSettings(BaseSettings):
     )
     flat_map_nside: int = Field(512, description="Resolution of the flat .fits.gz sky map (never finer than the map).")
 
+    # Notifications (a partition failed for good, a stream down): Slack and/or email; off when unset
+    slack_token: str = Field("", description="Slack bot token (`chat:write`); with `SLACK_CHANNEL`.", repr=False)
+    slack_channel: str = Field("", description="Slack channel the notifications go to, e.g. `#gwtm-ops`.")
+    slack_webhook_url: str = Field(
+        "", description="Slack incoming-webhook URL (instead of, or beside, a token).", repr=False
+    )
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API root (a proxy).")
+    smtp_host: str = Field("", description="SMTP server for notification emails; empty: no email.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_starttls: bool = Field(True, description="`false`/`0`: no STARTTLS (a relay on a trusted network).")
+    smtp_username: str = Field("", description="SMTP login; empty: none.")
+    smtp_password: str = Field("", description="SMTP password.", repr=False)
+    smtp_from: str = Field("", description="Sender of the notification emails.")
+    smtp_to: str = Field("", description="Recipients of the notification emails, comma-separated.")
+    dagster_ui_url: str = Field("", description="The Dagster UI's address, for links in notifications.")
+
     # Recovery after outages (failed_notice_recovery_sensor)
     recovery_first_delay_s: float = Field(
         60.0, description="Seconds before a notice whose run failed on an outage is tried again; doubles per failure."

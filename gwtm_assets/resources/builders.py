@@ -22,6 +22,7 @@ from ..settings import ConfigurationError, GWTMSettings
 from .fermi import FermiEphemerisResource
 from .galaxy_catalog import GalaxyCatalogResource
 from .gwtm_api import GWTMApiResource
+from .notify import NotifierResource
 from .settings import ListenerConfig, RecoveryConfig
 from .storage import AlertLedger, ProductStorage, opened_store
 
@@ -235,6 +236,20 @@ def build_resources(settings: GWTMSettings) -> dict[str, Any]:
             first_delay_s=settings.recovery_first_delay_s,
             max_delay_s=settings.recovery_max_delay_s,
             max_attempts=settings.recovery_max_attempts,
+        ),
+        "notifier": NotifierResource(
+            slack_token=secret(settings, "slack_token"),
+            slack_channel=settings.slack_channel,
+            slack_webhook_url=secret(settings, "slack_webhook_url"),
+            slack_api_url=settings.slack_api_url,
+            smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+            smtp_starttls=settings.smtp_starttls,
+            smtp_username=settings.smtp_username,
+            smtp_password=secret(settings, "smtp_password"),
+            smtp_from=settings.smtp_from,
+            smtp_to=settings.smtp_to,
+            ui_url=settings.dagster_ui_url,
         ),
         "kafka": kafka_resource(settings),
         "hopskotch": hopskotch_resource(settings),

@@ -8,6 +8,7 @@ ERROR); a quiet one passes, saying so. It reads with consumers of its own, so
 it never sits between a notice and its record.
 """
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -29,6 +30,7 @@ from dagster import (
 )
 
 from ..monitoring.streams import TopicState, read_topic_state, stream_status
+from ..resources.notify import NotifierResource
 from .hopskotch import HopskotchConsumerResource
 from .kafka import KafkaConsumerResource
 
@@ -96,6 +98,17 @@ def _overall(statuses: list[str]) -> str:
     return "down"
 
 
+def _notify(notifier: NotifierResource, change: str, asset: str, evaluation: AssetCheckEvaluation) -> None:
+    """One message per outage: when a stream goes down (the cursor remembers it) and when it is back."""
+    if not notifier.configured:
+        return
+    listener = next(name for name, landed in LANDED_ASSETS.items() if landed == asset)
+    details = "\n".join(f"{k}: {getattr(v, 'value', v)}" for k, v in evaluation.metadata.items())
+    subject = f"{listener} notice stream {'DOWN' if change == 'down' else 'back'}"
+    link = notifier.link(f"assets/{asset}?view=checks")
+    notifier.send(subject, f"{details}\nCheck: {link}")
+
+
 def _watched(
     kafka: KafkaConsumerResource,
     hopskotch: HopskotchConsumerResource,
@@ -141,10 +154,13 @@ def build_stream_health(
         default_status=DefaultSensorStatus.RUNNING if configured else DefaultSensorStatus.STOPPED,
     )
     def stream_health_sensor(
-        context: SensorEvaluationContext, kafka: KafkaConsumerResource, hopskotch: HopskotchConsumerResource
+        context: SensorEvaluationContext,
+        kafka: KafkaConsumerResource,
+        hopskotch: HopskotchConsumerResource,
+        notifier: NotifierResource,
     ):
         """Records whether each notice stream is up, quiet or down (the stream_alive checks), with the last
-        heartbeat and notice."""
+        heartbeat and notice; notifies once when a stream goes down and once when it is back."""
         watched = _watched(kafka, hopskotch, ligo_topic, icecube_topic, listeners)
         evaluations = [
             AssetCheckEvaluation(
@@ -157,9 +173,16 @@ def build_stream_health(
             for result in stream_results(watched, heartbeat_topic, heartbeat_max_age_s)
             if result.asset_key is not None
         ]
-        down = [e.asset_key.to_user_string() for e in evaluations if not e.passed]
+        was_down = set(json.loads(context.cursor)["down"]) if context.cursor else set()
+        down = {e.asset_key.to_user_string() for e in evaluations if not e.passed}
         if down:
-            context.log.error("stream down: %s", ", ".join(down))
-        return SensorResult(asset_events=evaluations)
+            context.log.error("stream down: %s", ", ".join(sorted(down)))
+        by_asset = {e.asset_key.to_user_string(): e for e in evaluations}
+        for asset in sorted(down - was_down):
+            _notify(notifier, "down", asset, by_asset[asset])
+        for asset in sorted(was_down - down):
+            if asset in by_asset:
+                _notify(notifier, "back", asset, by_asset[asset])
+        return SensorResult(asset_events=evaluations, cursor=json.dumps({"down": sorted(down)}))
 
     return stream_alive_checks, stream_health_sensor
