@@ -135,9 +135,40 @@ def k8s_warm_launcher_config() -> dict[str, Any]:
     }
 
 
+def one_pod_service(
+    name: str, container: dict[str, Any], pod_spec: dict[str, Any], port_name: str, port: int
+) -> list[dict[str, Any]]:
+    """A one-replica Deployment (``Recreate``: never two at once) of ``container``, and its Service."""
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "gwtm"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
+                    **pod_spec,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": port_name, "port": port}]},
+    }
+    return [deployment, service]
+
+
 def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
     """The warm run-worker pool: one replica (health checks ask the pod that forked the worker), our image."""
-    labels = {"app.kubernetes.io/name": RUN_WORKERS, "app.kubernetes.io/part-of": "gwtm"}
     ping = {"exec": {"command": ["gwtm-cron", "run-workers", "--check", "--listen", f"127.0.0.1:{RUN_WORKERS_PORT}"]}}
     container = {
         "name": "run-workers",
@@ -152,31 +183,9 @@ def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
         "livenessProbe": {**ping, "periodSeconds": 60, "timeoutSeconds": 10, "failureThreshold": 3},
         "startupProbe": {**ping, "periodSeconds": 5, "timeoutSeconds": 10, "failureThreshold": 60},
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": RUN_WORKERS, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
-                    "terminationGracePeriodSeconds": 60,
-                    "containers": [container],
-                },
-            },
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": RUN_WORKERS, "namespace": NAMESPACE, "labels": labels},
-        "spec": {"selector": labels, "ports": [{"name": "run-workers", "port": RUN_WORKERS_PORT}]},
-    }
-    return [deployment, service]
+    return one_pod_service(
+        RUN_WORKERS, container, {"terminationGracePeriodSeconds": 60}, "run-workers", RUN_WORKERS_PORT
+    )
 
 
 METRICS = "gwtm-metrics"
@@ -187,7 +196,6 @@ METRICS_RESOURCES = {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"
 def metrics_manifests(backend: str) -> list[dict[str, Any]]:
     """``gwtm-cron metrics`` next to the daemon, with the chart's instance (its ConfigMap as DAGSTER_HOME), and a
     Service a Prometheus ServiceMonitor selects by label and port name (``servicemonitor.yaml``)."""
-    labels = {"app.kubernetes.io/name": METRICS, "app.kubernetes.io/part-of": "gwtm"}
     probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 15}
     container = {
         "name": "metrics",
@@ -207,31 +215,8 @@ def metrics_manifests(backend: str) -> list[dict[str, Any]]:
         "readinessProbe": {**probe, "periodSeconds": 30},
         "livenessProbe": {**probe, "periodSeconds": 60, "failureThreshold": 3},
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": METRICS, "namespace": NAMESPACE, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "securityContext": {"runAsUser": 10001, "runAsNonRoot": True},
-                    "containers": [container],
-                    "volumes": [{"name": "dagster-instance", "configMap": {"name": f"{RELEASE}-dagster-instance"}}],
-                },
-            },
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": METRICS, "namespace": NAMESPACE, "labels": labels},
-        "spec": {"selector": labels, "ports": [{"name": "metrics", "port": METRICS_PORT}]},
-    }
-    return [deployment, service]
+    volumes = [{"name": "dagster-instance", "configMap": {"name": f"{RELEASE}-dagster-instance"}}]
+    return one_pod_service(METRICS, container, {"volumes": volumes}, "metrics", METRICS_PORT)
 
 
 def service_monitor() -> dict[str, Any]:
