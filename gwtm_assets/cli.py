@@ -306,7 +306,11 @@ def _metrics(args: argparse.Namespace) -> int:
     settings = GWTMSettings()
     configure_logging(settings)
     with DagsterInstance.get() as instance:
-        serve(args.listen, build_collector(settings, instance, args.pool or settings.run_workers_address))
+        try:
+            serve(args.listen, build_collector(settings, instance, args.pool or settings.run_workers_address))
+        except (ValueError, OSError) as exc:  # a bad --listen, a port in use: one line, not a traceback
+            print(f"gwtm-cron metrics: --listen {args.listen}: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

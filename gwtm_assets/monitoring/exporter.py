@@ -360,7 +360,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
     """``HOST:PORT`` (``:PORT`` for every interface)."""
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
-        raise ValueError(f"--listen {listen!r} is not HOST:PORT")
+        raise ValueError("not HOST:PORT")
     return host or "0.0.0.0", int(port)
 
 
