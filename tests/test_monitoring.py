@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -195,24 +194,38 @@ def _wait(condition, timeout_s: float, what: str) -> float:
 
 @pytest.mark.servers
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus not installed")
-def test_prometheus_fires_stream_down_when_the_broker_stops_and_clears_when_it_is_back(tmp_path):
+def test_prometheus_fires_stream_down_when_the_broker_stops_and_clears_when_it_is_back(tmp_path, api_server):
+    """The listeners on one host (daemon, warm pool, exporter), a broker with a heartbeat, Debian's Prometheus with
+    the shipped rules: a notice is recorded and counted; the broker stops: GWTMStreamDown fires; back: it clears."""
+    from gwtm_assets.devtools.daemon import DagsterDaemon, wait_for
+
+    from .conftest import ADMIN_TOKEN
+
     broker = TansuBroker()
     for topic in ("igwn.gwalert", "gcn.heartbeat"):
         broker.create_topic(topic)
     heartbeat = Heartbeat(broker)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest", "KAFKA_GROUP_ID": "g-prom",
+           "KAFKA_HEARTBEAT_TOPIC": "gcn.heartbeat", "LISTENERS": "ligo", "API_BASE": api_server.base,
+           "API_TOKEN": ADMIN_TOKEN, "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(tmp_path / "data")}  # fmt: skip
+    daemon = DagsterDaemon(tmp_path / "home", env).start()
     exporter_port, prometheus_port = free_port(), free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-           "KAFKA_HEARTBEAT_TOPIC": "gcn.heartbeat", "LISTENERS": "ligo", "LOCAL_STORAGE_DIR": str(tmp_path / "data"),
-           "RUN_WORKERS_ADDRESS": ""}  # fmt: skip
-    (tmp_path / "home").mkdir()
     exporter = subprocess.Popen(
         [str(Path(sys.executable).parent / "gwtm-cron"), "metrics", "--listen", f"127.0.0.1:{exporter_port}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "exporter.log", "wb"),
+        env=daemon.env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "exporter.log", "wb"),
     )  # fmt: skip
     prometheus = _prometheus(tmp_path, f"127.0.0.1:{exporter_port}", prometheus_port)
     try:
+        broker.produce("igwn.gwalert", [sample("S230518h-preliminary").read_bytes()])
+        wait_for(lambda: api_server.state.posted("post_alert"), 180, "the daemon's record of the notice")
         _wait(lambda: requests.get(f"http://127.0.0.1:{prometheus_port}/api/v1/targets", timeout=5).json()["data"]
               ["activeTargets"][0]["health"] == "up", 60, "Prometheus scraping the exporter")  # fmt: skip
+
+        def scraped() -> str:
+            return requests.get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).text
+
+        _wait(lambda: 'gwtm_records_posted_total{endpoint="post_alert"} 1.0' in scraped(), 30, "the record counted")
+        assert 'gwtm_notices_landed_total{listener="ligo"} 1.0' in scraped()
         assert "GWTMStreamDown" not in _firing(prometheus_port)
         heartbeat.stop()
         broker.stop()
@@ -224,12 +237,13 @@ def test_prometheus_fires_stream_down_when_the_broker_stops_and_clears_when_it_i
         heartbeat = Heartbeat(broker)
         cleared_after = _wait(lambda: "GWTMStreamDown" not in _firing(prometheus_port), 60, "GWTMStreamDown clearing")
         print(f"GWTMStreamDown cleared {cleared_after:.0f} s after the broker was back")
-        metrics = requests.get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).text
+        metrics = scraped()
         assert 'gwtm_stream_down{source="kafka",topic="igwn.gwalert"} 0.0' in metrics
-        assert "# HELP gwtm_consumer_lag_messages" in metrics
+        assert "gwtm_run_workers_up" not in metrics  # RUN_WORKERS_ADDRESS unset: the pool is not reported on
     finally:
         heartbeat.stop()
         for process in (prometheus, exporter):
             process.terminate()
             process.wait(timeout=15)
+        daemon.stop_all()
         broker.stop()
