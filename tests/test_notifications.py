@@ -130,3 +130,31 @@ def test_a_stream_outage_is_one_message_when_it_starts_and_one_when_it_ends(sett
         assert len(smtp.messages) == 2
     finally:
         broker.stop()
+
+
+def test_a_mendable_failure_says_nothing_until_recovery_has_used_its_tries(settings, outlets):
+    from gwtm_assets.resources.settings import RecoveryConfig
+
+    notifier, slack, smtp = outlets
+    key = "S230518h-Preliminary-0123abcd"  # never landed: raw_alert cannot read it, a failure a retry may mend
+    resources = build_resources(settings) | {"notifier": notifier}
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("gw_alerts", [key])
+    sensor = build_failure_notification_sensor()
+    texts = []
+    for _ in range(2):
+        result = materialize(LIGO_ASSETS, selection=LIGO_RECORD_ASSETS, partition_key=key, instance=instance,
+                             resources=resources, raise_on_error=False)  # fmt: skip
+        assert not result.success
+        [failure] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        with build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=failure.dagster_event, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            resources={"notifier": notifier, "recovery": RecoveryConfig(max_attempts=2)},
+        ) as context:  # fmt: skip
+            sensor(context.for_run_failure())
+        texts.append([m["text"] for m in slack.messages])
+    assert texts[0] == [], "the first failure is recovery's to retry"
+    [text] = texts[1]
+    assert "S230518h: raw_alert failed for good" in text and "failed 2 times" in text
+    assert len(smtp.messages) == 1
