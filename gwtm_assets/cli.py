@@ -283,7 +283,7 @@ def _run_workers(args: argparse.Namespace) -> int:
 
     if args.check:
         try:
-            answer = RunWorkerPoolClient(args.listen).ping()
+            answer = RunWorkerPoolClient(args.listen, token=GWTMSettings().run_workers_token).ping()
         except PoolUnavailable as exc:
             print(f"gwtm-cron run-workers: {exc}", file=sys.stderr)
             return 1
@@ -292,8 +292,9 @@ def _run_workers(args: argparse.Namespace) -> int:
         )
         return 0
 
-    configure_logging(GWTMSettings())
-    serve(args.listen, args.preload or DEFAULT_PRELOAD)
+    settings = GWTMSettings()
+    configure_logging(settings)
+    serve(args.listen, args.preload or DEFAULT_PRELOAD, settings.run_workers_token)
     return 0
 
 

@@ -196,6 +196,13 @@ class GWTMSettings(BaseSettings):
         "`unix:/path` or `unix:@name`. Empty: an abstract Unix socket named after `DAGSTER_HOME` (one host).",
     )
 
+    run_workers_token: str = Field(
+        "",
+        description="Shared secret every request to the run-worker pool must carry (the pool and the daemon both "
+        "read it; compose, Kubernetes: a Secret). Empty: none, for a pool on a Unix socket or loopback only.",
+        repr=False,
+    )
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, value: object) -> object:

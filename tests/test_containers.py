@@ -42,6 +42,9 @@ def _local_env(api_port: int, ui_port: int, metrics_port: int) -> dict[str, str]
         "API_TOKEN": TOKEN,
         "DAGSTER_UI_PORT": str(ui_port),
         "GWTM_METRICS_PORT": str(metrics_port),
+        # The pool refuses requests without it: runs reaching warm workers, the health checks passing and the
+        # exporter seeing the pool show every service of the stack carries it.
+        "RUN_WORKERS_TOKEN": "compose-test-pool-token",
         "LOG_LEVEL": "INFO",
     }
 

@@ -52,8 +52,11 @@ def broker():
     broker.stop()
 
 
+POOL_TOKEN = "daemon-test-pool-token"
+
+
 @pytest.fixture
-def stream(broker, api_server, tmp_path, request):
+def stream(broker, api_server, tmp_path, request, monkeypatch):
     """Fresh topics, storage and DAGSTER_HOME; yields (daemon, ligo topic, icecube topic)."""
     name = request.node.name.replace("test_", "")[:40]
     ligo_topic, icecube_topic = f"gw.{name}", f"ic.{name}"
@@ -74,8 +77,12 @@ def stream(broker, api_server, tmp_path, request):
             "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
             "DRY_RUN": "false",
             "WRITE_TO_STORAGE": "true",
+            # The pool refuses requests without it: the runs reaching warm workers show the launcher carries it.
+            "RUN_WORKERS_TOKEN": POOL_TOKEN,
         },
     )
+    # This process's launcher too (it terminates runs, as the webserver does): as deployed, every process has it.
+    monkeypatch.setenv("RUN_WORKERS_TOKEN", POOL_TOKEN)
     yield daemon, ligo_topic, icecube_topic
     daemon.stop_group()
 

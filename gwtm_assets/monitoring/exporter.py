@@ -82,6 +82,7 @@ class ListenerCollector(Collector):
         heartbeat_max_age_s: float,
         recovery_max_attempts: int,
         pool_address: str = "",
+        pool_token: str = "",
         quarantine_count: Any = None,
         broker_timeout_s: float = 3.0,
     ) -> None:
@@ -90,6 +91,7 @@ class ListenerCollector(Collector):
         self.heartbeat_max_age_s = heartbeat_max_age_s
         self.recovery_max_attempts = recovery_max_attempts
         self.pool_address = pool_address
+        self.pool_token = pool_token
         self.quarantine_count = quarantine_count
         self.broker_timeout_s = broker_timeout_s
         self.totals = EventTotals()
@@ -311,7 +313,7 @@ class ListenerCollector(Collector):
         up = GaugeMetricFamily("gwtm_run_workers_up", "1 when the run-worker pool answers.")
         busy = GaugeMetricFamily("gwtm_run_workers_busy", "Runs the pool's workers are executing now.")
         try:
-            answer = RunWorkerPoolClient(self.pool_address, timeout_s=2.0).ping()
+            answer = RunWorkerPoolClient(self.pool_address, timeout_s=2.0, token=self.pool_token).ping()
         except PoolUnavailable:
             up.add_metric([], 0.0)
         else:
@@ -352,6 +354,7 @@ def build_collector(settings: GWTMSettings, instance: DagsterInstance, pool_addr
         heartbeat_max_age_s=settings.heartbeat_max_age_s,
         recovery_max_attempts=settings.recovery_max_attempts,
         pool_address=pool_address,
+        pool_token=settings.run_workers_token,
         quarantine_count=quarantined,
     )
 

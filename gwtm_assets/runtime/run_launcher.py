@@ -37,6 +37,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClassData, serialize_value
 
 from ..run_tags import COLD_RUN_TAGS, WORKER_PID_TAG, WORKER_TAG
+from ..settings import GWTMSettings
 from .run_workers import PoolUnavailable, RunWorkerPoolClient, default_address, process_alive
 
 
@@ -100,7 +101,10 @@ class WarmWorkers:
     @property
     def pool(self) -> RunWorkerPoolClient:
         """The pool at ``address``, else the one named after this instance's home (any process, any cwd)."""
-        return RunWorkerPoolClient(self._pool_address or default_address(self._instance.root_directory))
+        return RunWorkerPoolClient(
+            self._pool_address or default_address(self._instance.root_directory),
+            token=GWTMSettings().run_workers_token,
+        )
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run

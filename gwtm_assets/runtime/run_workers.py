@@ -18,8 +18,13 @@ next to the code server, from the same image). One JSON object per line::
     {"op": "interrupt", "pid": 123}  -> {"interrupted": true}    (SIGINT: Dagster cancels the run)
     {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N}
 
-Like the code server's ``StartRun``, a launch request names a run and an
-instance; expose the port only where the code server's port is exposed.
+A launch request names a run and a serialized instance reference, and the
+pool imports and builds what that names: whoever reaches the port can make it
+run code. With ``RUN_WORKERS_TOKEN`` set (a Secret), every request must carry
+it (``"token"``, compared in constant time); any other is refused with one log
+line, and nothing runs. Without it, listen only where nothing else reaches (a
+Unix socket, loopback): the pool warns when it listens on another address
+without a token.
 
     gwtm-cron run-workers [--listen unix:/path | unix:@name | host:port]
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import hmac
 import importlib
 import json
 import logging
@@ -121,8 +127,11 @@ class RunWorkerPoolClient:
 
     address: str
     timeout_s: float = 5.0
+    token: str = ""
 
     def request(self, message: Mapping[str, object]) -> dict:
+        if self.token:
+            message = {**message, "token": self.token}
         try:
             family, target = _target(self.address)
             with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -210,7 +219,7 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         try:
             message = json.loads(self.rfile.readline())
-            answer = self.server.answer(message)
+            answer = self.server.answer(message, self.client_address)
         except Exception as exc:  # noqa: BLE001 - a bad request gets an answer, the pool keeps serving
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         if answer is not None:
@@ -220,9 +229,10 @@ class _Handler(socketserver.StreamRequestHandler):
 class RunWorkerPool:
     """The pool: a single-threaded server (forking from a threaded process is unsafe) that forks run workers."""
 
-    def __init__(self, address: str, preloaded: list[str]) -> None:
+    def __init__(self, address: str, preloaded: list[str], token: str = "") -> None:
         self.address = address
         self.preloaded = preloaded
+        self._token = token
         self.workers: dict[int, str] = {}
         self.exit_codes: dict[int, int] = {}
         self.runs = 0
@@ -240,7 +250,20 @@ class RunWorkerPool:
         server_class = type("Server", (socketserver.TCPServer,), {"allow_reuse_address": True})
         return server_class(target, _Handler)
 
-    def answer(self, message: Mapping[str, object]) -> dict | None:
+    def authorized(self, message: Mapping[str, object], peer: object = "?") -> bool:
+        """Whether ``message`` carries the pool's token (always, when it has none); a refusal is logged once."""
+        if not self._token:
+            return True
+        given = message.get("token")
+        if isinstance(given, str) and hmac.compare_digest(given.encode(), self._token.encode()):
+            return True
+        why = "no token" if given is None else "a wrong token"
+        logger.warning("refused a %r request from %s: %s (RUN_WORKERS_TOKEN)", str(message.get("op"))[:20], peer, why)
+        return False
+
+    def answer(self, message: Mapping[str, object], peer: object = "?") -> dict | None:
+        if not self.authorized(message, peer):
+            return {"error": "unauthorized: this pool requires RUN_WORKERS_TOKEN"}
         op = message.get("op")
         if op == "launch":
             return {"pid": self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))}
@@ -306,11 +329,24 @@ class RunWorkerPool:
                 file.unlink(missing_ok=True)
 
 
-def serve(address: str, modules: Iterable[str] = DEFAULT_PRELOAD) -> None:
-    """Preload, then serve launch requests on ``address`` until SIGTERM/SIGINT."""
+def reachable_from_elsewhere(address: str) -> bool:
+    """Whether other hosts or containers may reach ``address``: TCP on anything but loopback."""
+    family, target = _target(address)
+    return family != socket.AF_UNIX and isinstance(target, tuple) and not target[0].startswith(("127.", "localhost"))
+
+
+def serve(address: str, modules: Iterable[str] = DEFAULT_PRELOAD, token: str = "") -> None:
+    """Preload, then serve launch requests on ``address`` until SIGTERM/SIGINT; with ``token``, only requests
+    carrying it."""
+    if not token and reachable_from_elsewhere(address):
+        logger.warning(
+            "run-worker pool on %s without RUN_WORKERS_TOKEN: anyone who reaches the port can run code here; "
+            "set RUN_WORKERS_TOKEN (a Secret) for the pool and the daemon",
+            address,
+        )
     started = time.perf_counter()
     preloaded = preload(modules)
-    pool = RunWorkerPool(address, preloaded)
+    pool = RunWorkerPool(address, preloaded, token)
     logger.info(
         "run-worker pool on %s (pid %d): %s preloaded in %.1f s",
         address,
