@@ -37,7 +37,12 @@ def test_definitions_load_with_every_asset_and_check():
         "icecube_record",
     } <= keys
     checks = {c.name for c in graph.asset_check_keys}
-    assert checks == {"contours_enclose_their_probability", "moc_areas_match_credible_areas", "flat_maps_sum_to_one"}
+    assert checks == {
+        "contours_enclose_their_probability",
+        "moc_areas_match_credible_areas",
+        "flat_maps_sum_to_one",
+        "stream_alive",  # on the incoming-notice assets: quiet or down (sensors/health.py)
+    }
     # api_record needs only the notice and the sky map statistics: it never waits for products.
     assert {k.to_user_string() for k in graph.get(ligo.api_record.key).parent_keys} == {"raw_alert", "skymap"}
 
