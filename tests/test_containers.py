@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-import requests
 
 from gwtm_assets.devtools.daemon import wait_for
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
@@ -29,6 +28,11 @@ from .container_stack import (
 pytestmark = pytest.mark.timeout(3600)
 TOKEN = "compose-admin-token"
 SERVICES = {"postgres", "code-location", "run-workers", "webserver", "daemon", "metrics", "tansu", "minio"}
+
+
+SCRAPE_METRICS = (
+    "import urllib.request as u; print(u.urlopen('http://metrics:9464/metrics', timeout=30).read().decode())"
+)
 
 
 def _local_env(api_port: int, ui_port: int, metrics_port: int) -> dict[str, str]:
@@ -118,8 +122,8 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
             # Every notice's run went to the warm run-worker pool, none to a new process.
             runs = json.loads(stack.exec("code-location", "python", "-c", RUN_WORKERS_OF_RUNS))
             assert runs and all(worker == "warm" for worker, _ in runs), runs
-            # The metrics service as Prometheus scrapes it, from the host: the records, the stream, the pool.
-            metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+            # The metrics service as a Prometheus in the stack's network scrapes it: the records, the stream, the pool.
+            metrics = stack.exec("metrics", "python", "-c", SCRAPE_METRICS)
             assert 'gwtm_records_posted_total{endpoint="post_alert"} 8.0' in metrics, metrics
             assert 'gwtm_stream_up{source="kafka",topic="igwn.gwalert"} 1.0' in metrics, metrics
             assert "gwtm_run_workers_up 1.0" in metrics, metrics
