@@ -76,7 +76,8 @@ def test_the_image_builds_and_the_compose_stack_runs_notices_end_to_end():
             try:
                 wait_for(healthy, 600, "every service healthy", interval_s=3)
             except AssertionError:
-                raise AssertionError(f"{stack.state()}\n{stack.logs('daemon')}\n{stack.logs('webserver')}") from None
+                logs = "\n".join(f"== {s}\n{stack.logs(s)}" for s in ("daemon", "webserver", "metrics"))
+                raise AssertionError(f"{stack.state()}\n{logs}") from None
             timings["healthy_after_up_s"] = round(time.monotonic() - started, 1)
             assert stack.state().get("minio-bucket") in ("exited", "stopped", "running")
 

@@ -247,3 +247,33 @@ def test_prometheus_fires_stream_down_when_the_broker_stops_and_clears_when_it_i
             process.wait(timeout=15)
         daemon.stop_all()
         broker.stop()
+
+
+@pytest.mark.servers
+def test_the_exporter_reads_a_store_whose_secrets_are_in_the_environment(monkeypatch, tmp_path):
+    """As deployed: AWS_SECRET_ACCESS_KEY in the environment (an EnvVar for Dagster, which no run resolves here)."""
+    import boto3
+
+    from gwtm_assets.monitoring.exporter import build_collector
+    from gwtm_assets.settings import GWTMSettings
+
+    from .storage_servers import MotoS3Server
+
+    s3 = MotoS3Server()
+    try:
+        env = {"STORAGE_BUCKET_SOURCE": "s3", "AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_BUCKET": "gwtm-metrics",
+               "AWS_ACCESS_KEY_ID": "metrics-key", "AWS_SECRET_ACCESS_KEY": "metrics-secret",
+               "AWS_DEFAULT_REGION": "us-east-1", "LOCAL_STORAGE_DIR": str(tmp_path)}  # fmt: skip
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        client = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id="metrics-key", aws_secret_access_key="metrics-secret")  # fmt: skip
+        client.create_bucket(Bucket="gwtm-metrics")
+        client.put_object(Bucket="gwtm-metrics", Key="fit/quarantine/abc.reason.txt", Body=b"why")
+        collector = build_collector(GWTMSettings(), DagsterInstance.ephemeral())
+        try:
+            assert _metrics(collector)["gwtm_notices_quarantined_total"] == 1
+        finally:
+            collector.close()
+    finally:
+        s3.stop()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +101,22 @@ class ListenerCollector(Collector):
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
         self._down: set[tuple[str, str]] = set()
+        self._closers: list[Callable[[], object]] = []
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._stream_metrics()
-        yield from self._event_metrics()
-        yield from self._partition_metrics()
-        yield from self._pool_metrics()
+        """Every part that can be read; a part that fails (the instance's database, the store) is logged and left
+        out of this scrape, so the others, the stream's state first, still reach Prometheus."""
+        for part in (self._stream_metrics, self._event_metrics, self._partition_metrics, self._pool_metrics):
+            try:
+                metrics = list(part())
+            except Exception:  # noqa: BLE001 -- one unreadable source must not blank the whole scrape
+                logger.exception("metrics: %s failed; left out of this scrape", part.__name__.strip("_"))
+                continue
+            yield from metrics
+
+    def on_close(self, action: Callable[[], object]) -> None:
+        """Something to do when the collector closes (the store it reads)."""
+        self._closers.append(action)
 
     # Brokers
     def _consumer(self, kafka: KafkaConsumerResource) -> Any:
@@ -328,12 +339,15 @@ class ListenerCollector(Collector):
         for consumer in self._consumers.values():
             consumer.close()
         self._consumers.clear()
+        for action in self._closers:
+            action()
 
 
 def build_collector(settings: GWTMSettings, instance: DagsterInstance, pool_address: str = "") -> ListenerCollector:
     """The collector for the deployment ``settings`` describe: the enabled listeners' topics on every configured
     broker, the heartbeat beside GCN's, the quarantine of the configured storage."""
     from ..resources.builders import build_storage, hopskotch_resource, kafka_resource
+    from ..resources.storage import opened_store
 
     kafka, hop = kafka_resource(settings, in_dagster=False), hopskotch_resource(settings, in_dagster=False)
     topics = []
@@ -343,12 +357,15 @@ def build_collector(settings: GWTMSettings, instance: DagsterInstance, pool_addr
                 topics.append(WatchedTopic(kafka, topic, "kafka", settings.heartbeat_topic))
     if hop.configured and "ligo" in settings.enabled_listeners:
         topics.append(WatchedTopic(hop, hop.topic, "hopskotch"))
-    storage = build_storage(settings)
+    # The store opened once for the exporter's life, its secrets resolved from the environment (no Dagster run
+    # resolves the EnvVars here); a Swift store authenticates once, not at every scrape.
+    exits = ExitStack()
+    store = exits.enter_context(opened_store(build_storage(settings)))
 
     def quarantined() -> int:
-        return sum(1 for o in storage.object_store().list("fit/quarantine/") if o.key.endswith(".reason.txt"))
+        return sum(1 for o in store.list("fit/quarantine/") if o.key.endswith(".reason.txt"))
 
-    return ListenerCollector(
+    collector = ListenerCollector(
         instance,
         topics,
         heartbeat_max_age_s=settings.heartbeat_max_age_s,
@@ -357,6 +374,8 @@ def build_collector(settings: GWTMSettings, instance: DagsterInstance, pool_addr
         pool_token=settings.run_workers_token,
         quarantine_count=quarantined,
     )
+    collector.on_close(exits.close)
+    return collector
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
