@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from ..sensors.kafka import KafkaConsumerResource
 from ..settings import GWTMSettings
-from .streams import TopicState, read_topic_state, stream_status
+from .streams import TopicState, read_stream, stream_status
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 LATENCY_BUCKETS_S = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 LANDED_ASSETS = {"incoming_gw_notice": "ligo", "incoming_icecube_notice": "icecube"}
 RECORD_ASSETS = {"api_record": "post_alert", "icecube_record": "post_icecube_notice"}
+#: What the exporter's kept consumers are kept for (``KEPT_CONSUMERS``: one per broker, closed at exit).
+METRICS_CONSUMER = "metrics"
 #: How often the exporter reads the brokers (in a thread: a scrape answers from the last reading).
 BROKER_REFRESH_S = 5.0
 #: Events read from the instance per scrape and kind (the rest at the next scrape).
@@ -96,7 +98,6 @@ class ListenerCollector(Collector):
         self.quarantine_count = quarantine_count
         self.broker_timeout_s = broker_timeout_s
         self.totals = EventTotals()
-        self._consumers: dict[int, Any] = {}
         self._snapshot: list[tuple[WatchedTopic, TopicState, TopicState | None]] = []
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -119,23 +120,15 @@ class ListenerCollector(Collector):
         self._closers.append(action)
 
     # Brokers
-    def _consumer(self, kafka: KafkaConsumerResource) -> Any:
-        """One reading consumer per broker for the exporter's life (GCN's token and TLS once), never committing."""
-        key = id(kafka)
-        if key not in self._consumers:
-            self._consumers[key] = kafka.consumer()
-        return self._consumers[key]
-
     def read_brokers(self) -> list[tuple[WatchedTopic, TopicState, TopicState | None]]:
-        """Every watched topic's state and its heartbeat's, from the brokers (up to ``broker_timeout_s`` each)."""
+        """Every watched topic's state and its heartbeat's, from the brokers (up to ``broker_timeout_s`` each), through
+        one reading consumer per broker kept for the process's life (GCN's token and TLS once; never committing)."""
         states = []
         for watched in self.topics:
-            consumer = self._consumer(watched.kafka)
-            state = read_topic_state(consumer, watched.topic, self.broker_timeout_s)
-            heartbeat: TopicState | None = None
-            if watched.heartbeat_topic and state.reachable:  # the same broker: one timeout is enough
-                heartbeat = read_topic_state(consumer, watched.heartbeat_topic, self.broker_timeout_s)
-            states.append((watched, state, heartbeat))
+            consumer = watched.kafka.kept_consumer(METRICS_CONSUMER)
+            states.append(
+                (watched, *read_stream(consumer, watched.topic, watched.heartbeat_topic, self.broker_timeout_s))
+            )
         return states
 
     def refresh_in_background(self, interval_s: float) -> None:
@@ -336,9 +329,6 @@ class ListenerCollector(Collector):
         self._stopping.set()
         if self._refresher is not None:
             self._refresher.join(timeout=10)
-        for consumer in self._consumers.values():
-            consumer.close()
-        self._consumers.clear()
         for action in self._closers:
             action()
 
@@ -349,7 +339,9 @@ def build_collector(settings: GWTMSettings, instance: DagsterInstance, pool_addr
     from ..resources.builders import build_storage, hopskotch_resource, kafka_resource
     from ..resources.storage import opened_store
 
-    kafka, hop = kafka_resource(settings, in_dagster=False), hopskotch_resource(settings, in_dagster=False)
+    # Their secrets resolved from the environment, as Dagster does when it initialises them for a sensor or run.
+    kafka = kafka_resource(settings).process_config_and_initialize()
+    hop = hopskotch_resource(settings).process_config_and_initialize()
     topics = []
     if kafka.configured:
         for listener, topic in (("ligo", settings.kafka_ligo_topic), ("icecube", settings.kafka_icecube_topic)):

@@ -87,6 +87,16 @@ def read_topic_state(consumer: Any, topic: str, timeout_s: float = 5.0) -> Topic
         return TopicState(topic, reachable=False, error=exc.args[0].str())
 
 
+def read_stream(
+    consumer: Any, topic: str, heartbeat_topic: str, timeout_s: float = 5.0
+) -> tuple[TopicState, TopicState | None]:
+    """A notice topic's state and its heartbeat's (None without a heartbeat topic, or when the broker did not
+    answer for the notice topic: it is the same broker, one timeout is enough)."""
+    state = read_topic_state(consumer, topic, timeout_s)
+    heartbeat = read_topic_state(consumer, heartbeat_topic, timeout_s) if heartbeat_topic and state.reachable else None
+    return state, heartbeat
+
+
 def _newest_timestamp(consumer: Any, last: list[TopicPartition], timeout_s: float) -> float | None:
     consumer.assign(last)
     wanted = {tp.partition for tp in last}

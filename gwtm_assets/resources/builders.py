@@ -188,12 +188,11 @@ def hop_url(settings: GWTMSettings) -> str:
     return settings.hop_url
 
 
-def kafka_resource(settings: GWTMSettings, in_dagster: bool = True) -> KafkaConsumerResource:
-    """The GCN/plain-broker consumer; ``in_dagster`` false: secrets as values, for a process outside Dagster's
-    resource initialisation (``gwtm-cron metrics``), which would not resolve an ``EnvVar``."""
+def kafka_resource(settings: GWTMSettings) -> KafkaConsumerResource:
+    """The GCN/plain-broker consumer (outside Dagster, ``process_config_and_initialize()`` resolves its secrets)."""
     return KafkaConsumerResource(
         client_id=settings.kafka_client_id,
-        client_secret=secret(settings, "kafka_client_secret") if in_dagster else settings.kafka_client_secret,
+        client_secret=secret(settings, "kafka_client_secret"),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.kafka_group_id,
         offset_reset=settings.kafka_offset_reset,
@@ -201,11 +200,11 @@ def kafka_resource(settings: GWTMSettings, in_dagster: bool = True) -> KafkaCons
     )
 
 
-def hopskotch_resource(settings: GWTMSettings, in_dagster: bool = True) -> HopskotchConsumerResource:
+def hopskotch_resource(settings: GWTMSettings) -> HopskotchConsumerResource:
     return HopskotchConsumerResource(
         url=hop_url(settings),
         username=settings.hop_username,
-        password=secret(settings, "hop_password") if in_dagster else settings.hop_password,
+        password=secret(settings, "hop_password"),
         group_id=settings.kafka_group_id,
         offset_reset=settings.kafka_offset_reset,
         extra_options_json=settings.kafka_consumer_options,

@@ -29,7 +29,7 @@ from dagster import (
     sensor,
 )
 
-from ..monitoring.streams import TopicState, read_topic_state, stream_status
+from ..monitoring.streams import read_stream, stream_status
 from ..resources.notify import NotifierResource
 from .hopskotch import HopskotchConsumerResource
 from .kafka import KafkaConsumerResource
@@ -60,12 +60,11 @@ def stream_results(
         metadata: dict[str, MetadataValue] = {}
         for source, kafka, topic in watched:
             consumer = kafka.kept_consumer(f"{STREAM_CHECK}:{source}")
-            state = read_topic_state(consumer, topic, BROKER_TIMEOUT_S)
+            state, heartbeat = read_stream(
+                consumer, topic, heartbeat_topic if source == "kafka" else "", BROKER_TIMEOUT_S
+            )
             if not state.reachable:
                 kafka.discard_consumer(f"{STREAM_CHECK}:{source}")
-            heartbeat: TopicState | None = None
-            if heartbeat_topic and source == "kafka" and state.reachable:
-                heartbeat = read_topic_state(consumer, heartbeat_topic, BROKER_TIMEOUT_S)
             status, why = stream_status(state, heartbeat, now, heartbeat_max_age_s)
             statuses.append(status)
             metadata |= {

@@ -306,7 +306,7 @@ def ligo_sources(kafka: KafkaConsumerResource, hopskotch: HopskotchConsumerResou
                 setting="HOP_URL",
                 cursor_prefix=HOP_CURSOR_PREFIX,
                 decode=json_notice,
-            )  # fmt: skip
+            )
         )
     return sources
 
