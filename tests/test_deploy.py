@@ -59,9 +59,10 @@ def test_helm_values_are_generated_and_reference_the_secrets_users_have():
     spec = importlib.util.spec_from_file_location("generate", HELM / "generate.py")
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
-    before = {p.name: p.read_text() for p in HELM.glob("*.yaml")}
+    generated = [*HELM.glob("*.yaml"), *HELM.glob("gwtm/values-*.yaml")]
+    before = {p: p.read_text() for p in generated}
     generate.write()
-    assert {p.name: p.read_text() for p in HELM.glob("*.yaml")} == before, "run python deploy/helm/generate.py"
+    assert {p: p.read_text() for p in generated} == before, "run python deploy/helm/generate.py"
 
     refs = {}
     for backend in ("s3", "swift"):
@@ -269,3 +270,67 @@ def test_no_compose_health_check_passes_an_argument_with_spaces():
         test = (service.get("healthcheck") or {}).get("test")
         if test and test[0] == "CMD":
             assert all(" " not in arg for arg in test[1:]), name
+
+
+def render_chart(*args: str) -> list[dict]:
+    helm = subprocess.run(["bash", str(REPO / "scripts/helm.sh")], capture_output=True, text=True, check=True).stdout
+    chart = str(HELM / "gwtm")
+    lint = subprocess.run([helm.strip(), "lint", "--strict", chart, *args], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    rendered = subprocess.run([helm.strip(), "template", "gwtm", chart, "-n", "gwtm", *args],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    return [m for m in yaml.safe_load_all(rendered.stdout) if m]
+
+
+@pytest.mark.parametrize("backend", ["s3", "swift"])
+def test_the_listeners_chart_renders_a_valid_whole_stack_with_the_production_secret(backend):
+    """deploy/helm/gwtm (tests/test_kubernetes.py installs it on a real cluster): every manifest valid, every pod of a
+    Dagster process with the instance, the listeners' secret and the pool's token; one replica, Recreate."""
+    import kubernetes_validate
+
+    manifests = render_chart("-f", str(HELM / "gwtm" / f"values-{backend}.yaml"))
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
+    deployments = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Deployment"}
+    assert set(deployments) == {f"gwtm-{c}" for c in
+                                ("postgresql", "code-server", "webserver", "daemon", "run-workers", "metrics")}  # fmt: skip
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+        if name == "gwtm-postgresql":
+            continue
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["RUN_WORKERS_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-run-workers-token", "key": "token"}
+        assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-listener-secrets", "key": "api-token"}
+        assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/opt/dagster/home/dagster.yaml"}, name
+    policies = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "NetworkPolicy"}
+    pool = policies["gwtm-run-workers"]["spec"]
+    allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in pool["ingress"][0]["from"]}
+    assert allowed == {"daemon", "webserver", "metrics"} and pool["policyTypes"] == ["Ingress"]
+    code = policies["gwtm-code-server"]["spec"]["ingress"][0]["from"]
+    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in code} == {"daemon", "webserver"}
+
+
+def test_the_listeners_chart_instance_is_what_dagster_and_the_launcher_accept(monkeypatch):
+    from dagster._config import process_config
+    from dagster._config.config_type import ConfigType
+    from dagster._config.field import resolve_to_config_type
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    from gwtm_assets.runtime.run_launcher_k8s import K8sWarmRunLauncher
+
+    manifests = render_chart("-f", str(HELM / "gwtm" / "values-s3.yaml"), "--set", "hostNetwork=true")
+    [config_map] = [m for m in manifests if m["kind"] == "ConfigMap"]
+    instance = yaml.safe_load(config_map["data"]["dagster.yaml"])
+    for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(name, "set-by-the-pod")
+    schema = process_config(resolve_to_config_type(dagster_instance_config_schema()), instance)
+    assert schema.success, schema.errors
+    launcher_type = resolve_to_config_type(K8sWarmRunLauncher.config_type())
+    assert isinstance(launcher_type, ConfigType)
+    launcher = process_config(launcher_type, instance["run_launcher"]["config"])
+    assert launcher.success, launcher.errors
+    assert launcher.value["address"] == "127.0.0.1:4010"
+    assert launcher.value["run_k8s_config"]["pod_spec_config"]["hostNetwork"] is True
+    workspace = yaml.safe_load(config_map["data"]["workspace.yaml"])
+    assert workspace["load_from"][0]["grpc_server"]["host"] == "127.0.0.1"

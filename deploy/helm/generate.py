@@ -305,6 +305,10 @@ def write() -> list[Path]:
         path = HERE / f"metrics-{backend}.yaml"
         path.write_text(HEADER + yaml.safe_dump_all(metrics_manifests(backend), sort_keys=False, width=120))
         files[path] = None
+    for backend in BACKEND_ENV:  # the listeners' own chart (deploy/helm/gwtm): the same environment
+        path = HERE / "gwtm" / f"values-{backend}.yaml"
+        path.write_text(HEADER + yaml.safe_dump({"env": COMMON_ENV + BACKEND_ENV[backend]}, sort_keys=False, width=120))
+        files[path] = None
     path = HERE / "servicemonitor.yaml"
     path.write_text(HEADER + yaml.safe_dump(service_monitor(), sort_keys=False, width=120))
     files[path] = None
