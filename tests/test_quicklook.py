@@ -64,3 +64,47 @@ def test_each_layer_is_drawn_and_the_position_sits_inside_the_contours():
     after = image.imread(io.BytesIO(full))[..., :3]
     # The Earth hides a third of the sky from Fermi (outside a 110 deg cone): that share of the ellipse is greyed.
     assert np.mean(np.any(np.abs(before - after) > 0.05, axis=-1)) > 0.12
+
+
+def ligo_skymap_reference_png(probability: np.ndarray, statistics, title: str, occulted: np.ndarray) -> bytes:
+    """The same picture drawn layer by layer by ligo.skymap's own sky axes (``imshow_hpx``, ``contour_hpx``)."""
+    import ligo.skymap.plot  # noqa: F401
+    from matplotlib import pyplot as plt
+
+    from gwtm_assets.science.quicklook import AXES_POSITION, FIGURE_SIZE_IN
+
+    figure = plt.figure(figsize=FIGURE_SIZE_IN, dpi=80)
+    ax = figure.add_axes(AXES_POSITION, projection="astro hours mollweide")
+    ax.grid(linewidth=0.4, alpha=0.5)
+    ax.imshow_hpx((probability, "ICRS"), nested=True, cmap="cylon", order="nearest-neighbor")
+    ax.contour_hpx((100 * credible_levels_nested(probability), "ICRS"), nested=True, levels=[50, 90],
+                   colors="navy", linewidths=1.0, linestyles=["solid", "dashed"], order="nearest-neighbor")  # fmt: skip
+    ax.contourf_hpx((occulted.astype(float), "ICRS"), nested=True, levels=[0.5, 1.5], colors="0.5", alpha=0.45,
+                    order="nearest-neighbor")  # fmt: skip
+    ax.plot([statistics.ra], [statistics.dec], transform=ax.get_transform("world"), marker="*", markersize=12,
+            color="yellow", markeredgecolor="black", linestyle="")  # fmt: skip
+    ax.set_title(f"{title}   90%: {statistics.area_90:,.0f} deg²   50%: {statistics.area_50:,.0f} deg²", fontsize=10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("ra", "dec"), [(60, 10), (359, -75), (180, 80)])
+def test_the_picture_is_what_ligo_skymaps_sky_axes_draw(ra, dec):
+    """Drawn once per process (grid) and by index (map layers), the picture is ligo.skymap's own, pixel for pixel
+    but for antialiasing at the edges of lines: a shifted, flipped or mis-ordered index fails this."""
+    sky = gaussian_blob(ra, dec, sigma_deg=8.0)
+    statistics = skymap_statistics(sky)
+    gbm_visible = cone_moc_json(240, 0, 110)
+    ours = skymap_png(sky, statistics, "MS000000a-Preliminary", gbm_visible=gbm_visible)
+    occulted = ~moc_json_to_nested_mask(gbm_visible, 6)
+    reference = ligo_skymap_reference_png(rasterize(sky, 6)["PROB"], statistics, "MS000000a-Preliminary", occulted)
+    ours_rgb = image.imread(io.BytesIO(ours))[..., :3]
+    reference_rgb = image.imread(io.BytesIO(reference))[..., :3]
+    map_rows = slice(0, int(0.88 * ours_rgb.shape[0]))  # the legend (ours only) is below the map
+    differs = np.any(np.abs(ours_rgb[map_rows] - reference_rgb[map_rows]) > 0.1, axis=-1)
+    assert differs.mean() < 0.005, differs.mean()
+    # The most probable position (the star, placed by world coordinates) at the same place.
+    star, reference_star = pixels_of(ours, YELLOW), pixels_of(reference, YELLOW)
+    assert len(reference_star) and np.linalg.norm(np.median(star, 0) - np.median(reference_star, 0)) <= 3

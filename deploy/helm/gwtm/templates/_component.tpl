@@ -1,7 +1,7 @@
 {{/* One component: a one-replica Deployment (Recreate: never two daemons, never two consumers of one group, never
      two pools) and its Service. (dict "ctx" $ "component" NAME "port" PORT "container" DICT "instance" BOOL
      "waitForPostgres" BOOL "serviceAccount" NAME
-     "volumes" LIST "securityContext" DICT) */}}
+     "volumes" LIST "securityContext" DICT "image" IMAGE) */}}
 {{- define "gwtm.component" -}}
 {{- $ := .ctx }}
 apiVersion: apps/v1
@@ -45,7 +45,7 @@ spec:
       {{- end }}
       containers:
         - name: {{ .component }}
-          image: {{ include "gwtm.image" $ }}
+          image: {{ .image | default (include "gwtm.image" $) }}
           imagePullPolicy: {{ $.Values.image.pullPolicy }}
           {{- toYaml .container | nindent 10 }}
           {{- if .port }}
