@@ -51,7 +51,9 @@ def kubectl(*args: str, timeout: float = 120, check: bool = True) -> subprocess.
 
 def helm(*args: str, timeout: float = 600) -> str:
     binary = run("bash", str(REPO / "scripts/helm.sh")).stdout.strip()
-    return run(binary, "-n", NAMESPACE, *args, timeout=timeout, env={**os.environ, "KUBECONFIG": str(KUBECONFIG)}).stdout
+    return run(
+        binary, "-n", NAMESPACE, *args, timeout=timeout, env={**os.environ, "KUBECONFIG": str(KUBECONFIG)}
+    ).stdout
 
 
 def tag_image(source: str, target: str) -> None:

@@ -300,7 +300,10 @@ def test_the_listeners_chart_renders_a_valid_whole_stack_with_the_production_sec
             continue
         [container] = deployment["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e for e in container["env"]}
-        assert env["RUN_WORKERS_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-run-workers-token", "key": "token"}
+        assert env["RUN_WORKERS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "gwtm-run-workers-token",
+            "key": "token",
+        }
         assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-listener-secrets", "key": "api-token"}
         assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/opt/dagster/home/dagster.yaml"}, name
     policies = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "NetworkPolicy"}

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
@@ -24,6 +25,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from gwtm_assets.devtools.daemon import instance_idle
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.devtools.tansu import TansuBroker, free_port
 from gwtm_assets.notices.ligo import parse_ligo_notice
@@ -43,8 +45,10 @@ PRELIMINARY = sample("MS181101ab-preliminary").read_bytes()
 
 
 def new_event(index: int) -> bytes:
-    """The preliminary notice as event number ``index`` of its own (MS2612NNa<letters>: a mock event, one record)."""
-    superevent = f"MS2612{index // 26:02d}a{'abcdefghijklmnopqrstuvwxyz'[index % 26]}"
+    """The preliminary notice as event number ``index`` of its own: a mock event of today (the API sweeps mock
+    events of other days, as the real server does), one record."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    superevent = f"MS{datetime.now(UTC):%y%m%d}z{letters[index // 26]}{letters[index % 26]}"
     return PRELIMINARY.replace(b'"MS181101ab"', f'"{superevent}"'.encode())
 
 
@@ -86,9 +90,7 @@ class Listeners:
         return [r for r in self.instance.get_runs(RunsFilter(tags={"gwtm/event": event}))]
 
     def idle(self) -> bool:
-        busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                DagsterRunStatus.STARTED]  # fmt: skip
-        return not self.instance.get_runs(RunsFilter(statuses=busy))
+        return instance_idle(self.instance)
 
     def product_keys(self) -> set[str]:
         client = boto3.client("s3", endpoint_url=self.s3.endpoint_url, region_name="us-east-2",
@@ -191,7 +193,7 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     keys = listeners.product_keys()
     for event in events:
         for suffix in ("_alert.json", ".fits.gz", "_moc.fits.gz", "-contours-smooth.json"):
-            assert f"test/{event}-Preliminary{suffix}" in keys, (event, suffix, sorted(keys)[:20])
+            assert f"test/{event}-Preliminary{suffix}" in keys, (suffix, sorted(k for k in keys if event in k))
     runs = [r for e in events for r in listeners.runs_of(e)]
     assert runs and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
     assert {r.tags.get(WORKER_TAG) for r in runs} == {"warm"}, [r.tags for r in runs]
@@ -237,7 +239,9 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     event = superevent(victim)
 
     def running_warm() -> bool:
-        return any(r.status == DagsterRunStatus.STARTED and r.tags.get(WORKER_TAG) == "warm" for r in listeners.runs_of(event))
+        return any(
+            r.status == DagsterRunStatus.STARTED and r.tags.get(WORKER_TAG) == "warm" for r in listeners.runs_of(event)
+        )
 
     k8s.wait_for(running_warm, 180, "a warm run of the victim notice", every_s=0.1)
     [pool] = k8s.component_pods("run-workers")
@@ -284,10 +288,13 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     assert listeners.records() == dict.fromkeys(events, 1)
     memory = {p["metadata"]["labels"]["app.kubernetes.io/component"]: k8s.peak_memory_mib(p) for p in k8s.pods()}
     timings["test phases"] = round(time.monotonic() - test_started, 1)
-    print(f"\nnotice -> record on the cluster (10, warm pool): p50 {median(latencies):.2f} s, "
-          f"max {max(latencies):.2f} s")
-    print("pods' peak memory (MiB, since the upgrade): "
-          + ", ".join(f"{c} {m:.0f}" for c, m in sorted(memory.items()) if m is not None))
+    print(
+        f"\nnotice -> record on the cluster (10, warm pool): p50 {median(latencies):.2f} s, max {max(latencies):.2f} s"
+    )
+    print(
+        "pods' peak memory (MiB, since the upgrade): "
+        + ", ".join(f"{c} {m:.0f}" for c, m in sorted(memory.items()) if m is not None)
+    )
     print("times (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
 
     # 7. helm uninstall and the cluster torn down: no process, mount, namespace, bridge or iptables chain left.

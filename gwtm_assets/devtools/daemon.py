@@ -140,27 +140,7 @@ class DagsterDaemon:
         return self.instance.get_runs(RunsFilter(statuses=list(statuses)) if statuses else None)
 
     def idle(self) -> bool:
-        """No run queued, starting or in progress, and none to come: every record run that posted has its
-        products run (``ligo_products_sensor``, run key ``<record run id>:products``)."""
-        busy = (
-            DagsterRunStatus.QUEUED,
-            DagsterRunStatus.NOT_STARTED,
-            DagsterRunStatus.STARTING,
-            DagsterRunStatus.STARTED,
-        )
-        runs = self.runs()
-        if any(run.status in busy for run in runs):
-            return False
-        try:
-            from ..sensors.products import record_posted
-        except ImportError:  # a product from before the record/products split (a benchmark's --baseline)
-            return True
-        run_keys = {run.tags.get("dagster/run_key") for run in runs}
-        return all(
-            f"{run.run_id}:products" in run_keys
-            for run in runs
-            if run.job_name == "ligo_record_job" and record_posted(self.instance, run)
-        )
+        return instance_idle(self.instance)
 
     def materialized_partitions(self, asset: str) -> list[str]:
         """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""
@@ -170,3 +150,22 @@ class DagsterDaemon:
         """``(partition key, unix time)`` of every materialization of ``asset``."""
         records = self.instance.fetch_materializations(AssetKey(asset), limit=10_000).records
         return [(r.partition_key or "", r.timestamp) for r in records]
+
+
+def instance_idle(instance: DagsterInstance) -> bool:
+    """No run queued, starting or in progress, and none to come: every record run that posted has its products run
+    (``ligo_products_sensor``, run key ``<record run id>:products``)."""
+    busy = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
+    runs = instance.get_runs()
+    if any(run.status in busy for run in runs):
+        return False
+    try:
+        from ..sensors.products import record_posted
+    except ImportError:  # a product from before the record/products split (a benchmark's --baseline)
+        return True
+    run_keys = {run.tags.get("dagster/run_key") for run in runs}
+    return all(
+        f"{run.run_id}:products" in run_keys
+        for run in runs
+        if run.job_name == "ligo_record_job" and record_posted(instance, run)
+    )

@@ -86,8 +86,9 @@ def canvas(order: int, dpi: int) -> Canvas:
         ax: Any = figure.add_axes(AXES_POSITION, projection="astro hours mollweide")
         ax.patch.set_alpha(0)
         ax.grid(linewidth=0.4, alpha=0.5)
-        figure.canvas.draw()
-        grid = np.asarray(figure.canvas.buffer_rgba()).copy()
+        agg: Any = figure.canvas  # Agg (above): it has buffer_rgba
+        agg.draw()
+        grid = np.asarray(agg.buffer_rgba()).copy()
         wcs = WCS(ax.header)
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
     finally:
