@@ -18,5 +18,7 @@ COLD_RUN_TAGS = ("dagster/backfill",)
 #: Tags of a run started by the warm pool: ``warm``, and the worker's pid.
 WORKER_TAG = "gwtm/run-worker"
 WORKER_PID_TAG = "gwtm/run-worker-pid"
+#: When that worker started (clock ticks since boot): a recreated pool's new process with the same pid is not it.
+WORKER_STARTED_TAG = "gwtm/run-worker-started"
 #: The replay run that registered a partition (``gwtm-cron replay --launch``).
 REPLAY_TAG = "gwtm/replay"

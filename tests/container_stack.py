@@ -7,6 +7,7 @@ Dockerfile as it is, the stack from docker-compose.yml as written. podman runs n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -50,10 +51,36 @@ def base_images() -> None:
     )
 
 
+#: What the Dockerfile copies (less .dockerignore's exclusions): the image is current when these are unchanged.
+IMAGE_INPUTS = ("Dockerfile", "pyproject.toml", "deploy/constraints.txt", "README.md", "workspace.yaml",
+                "deploy/workspace.compose.yaml", "deploy/dagster.production.yaml", "gwtm_assets")  # fmt: skip
+SOURCE_LABEL = "gwtm.source-digest"
+
+
+def image_source_digest() -> str:
+    digest = hashlib.sha256()
+    for name in IMAGE_INPUTS:
+        path = REPO / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            relative = file.relative_to(REPO).as_posix()
+            if not file.is_file() or "__pycache__" in relative or relative.startswith("gwtm_assets/devtools"):
+                continue
+            digest.update(relative.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
 def build_image() -> None:
-    """The Dockerfile as it is; ``--format docker`` keeps its HEALTHCHECK. The host's CA reaches pip by mounts."""
+    """The Dockerfile as it is; ``--format docker`` keeps its HEALTHCHECK. The host's CA reaches pip by mounts.
+    Skipped when the image was built from these very sources (its label): the container and Kubernetes tests
+    both need it, and the prune below leaves no layer cache for a second build."""
+    digest = image_source_digest()
+    label = run("podman", "image", "inspect", "--format", f'{{{{ index .Labels "{SOURCE_LABEL}" }}}}', IMAGE,
+                check=False).stdout.strip()  # fmt: skip
+    if label == digest:
+        return
     run(
-        "podman", "build", "--format", "docker", "-t", IMAGE,
+        "podman", "build", "--format", "docker", "-t", IMAGE, "--label", f"{SOURCE_LABEL}={digest}",
         "-v", "/etc/ssl/certs/ca-certificates.crt:/etc/host-ca.crt:ro",
         "-v", f"{REPO / 'scripts/containers/pip.conf'}:/etc/pip.conf:ro",
         str(REPO), timeout=2400,

@@ -12,11 +12,24 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .container_stack import REPO, run
+import boto3
+import yaml
+from dagster import DagsterInstance, RunsFilter
+
+from gwtm_assets.devtools.daemon import instance_idle
+from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
+from gwtm_assets.devtools.tansu import TansuBroker, free_port
+
+from .conftest import ADMIN_TOKEN, sample
+from .container_stack import IMAGE, REPO, base_images, build_image, run, timed
+from .storage_servers import MotoS3Server
 
 CLUSTER = REPO / "scripts/kubernetes/cluster.sh"
 K8S_DIR = Path(os.environ.get("K8S_DIR", Path.home() / ".cache/gwtm-k8s"))
@@ -109,3 +122,138 @@ def peak_memory_mib(pod: dict[str, Any]) -> float | None:
         if path.exists():
             return int(path.read_text()) / 2**20
     return None
+
+
+LIGO_TOPIC, ICECUBE_TOPIC = "igwn.gwalert", "gcn.notices.icecube.lvk_nu_track_search"
+BUCKET = "gwtreasuremap"
+COMPONENTS = ("postgresql", "code-server", "webserver", "daemon", "run-workers", "metrics")
+PRELIMINARY = sample("MS181101ab-preliminary").read_bytes()
+
+
+def new_event(index: int) -> bytes:
+    """The preliminary notice as event number ``index`` of its own: a mock event of today (the API sweeps mock
+    events of other days, as the real server does), one record."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    superevent = f"MS{datetime.now(UTC):%y%m%d}z{letters[index // 26]}{letters[index % 26]}"
+    return PRELIMINARY.replace(b'"MS181101ab"', f'"{superevent}"'.encode())
+
+
+def superevent(raw: bytes) -> str:
+    return json.loads(raw)["superevent_id"]
+
+
+class Listeners:
+    """The installed release and the test's servers; what the tests read back."""
+
+    def __init__(self, api: GWTMApiTestServer, broker: TansuBroker, s3: MotoS3Server, workdir: Path) -> None:
+        self.api, self.broker, self.s3, self.workdir = api, broker, s3, workdir
+        self.ports = {name: free_port() for name in ("postgresql", "codeServer", "webserver", "runWorkers", "metrics")}
+        self.values_file = workdir / "test-values.yaml"
+        self._instance: DagsterInstance | None = None
+
+    @property
+    def instance(self) -> DagsterInstance:
+        if self._instance is None:
+            home = self.workdir / "instance"
+            home.mkdir(exist_ok=True)
+            (home / "dagster.yaml").write_text(yaml.safe_dump({
+                "telemetry": {"enabled": False},
+                "storage": {"postgres": {"postgres_db": {
+                    "hostname": "127.0.0.1", "port": self.ports["postgresql"], "username": "dagster", "db_name": "dagster",
+                    "password": secret_value(f"{RELEASE}-postgresql", "postgresql-password")}}},
+            }))  # fmt: skip
+            self._instance = DagsterInstance.from_config(str(home))
+        return self._instance
+
+    def records(self) -> dict[str, int]:
+        """Records posted per event."""
+        counts: dict[str, int] = {}
+        for request in self.api.state.posted("post_alert"):
+            counts[request.body["graceid"]] = counts.get(request.body["graceid"], 0) + 1
+        return counts
+
+    def posted_once(self, events: list[str]) -> bool:
+        records = self.records()
+        return all(records.get(e, 0) >= 1 for e in events)
+
+    def runs_of(self, event: str) -> list:
+        return [r for r in self.instance.get_runs(RunsFilter(tags={"gwtm/event": event}))]
+
+    def idle(self) -> bool:
+        return instance_idle(self.instance)
+
+    def product_keys(self) -> set[str]:
+        client = boto3.client("s3", endpoint_url=self.s3.endpoint_url, region_name="us-east-2",
+                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.ports['webserver']}/graphql",
+                                         data=json.dumps({"query": query, "variables": variables}).encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
+        except OSError as exc:
+            logs = kubectl("logs", f"deploy/{RELEASE}-webserver", "--tail=30", check=False)
+            raise AssertionError(f"the webserver: {exc}\n{describe()}\n{logs.stdout}{logs.stderr}") from exc
+
+
+@contextmanager
+def listeners_on_cluster(workdir: Path, timings: dict[str, float]) -> Iterator[Listeners]:
+    """A cluster up, the project image in it, the test's servers, and the chart installed and Ready; all torn down
+    after (``cluster.sh down``). ``timings`` gets the seconds of each step."""
+    started = time.monotonic()
+    timed("build the cluster (cached after the first)", timings, cluster, "build", timeout=1800)
+    timed("image", timings, lambda: (base_images(), build_image()))
+    cluster("down")
+    timed("cluster up", timings, cluster, "up")
+    try:
+        timed("images into containerd", timings, cluster, "load", IMAGE, POSTGRES_IMAGE, timeout=900)
+        with GWTMApiTestServer(admin_token=ADMIN_TOKEN) as api:
+            broker, s3 = TansuBroker(), MotoS3Server()
+            for topic in (LIGO_TOPIC, ICECUBE_TOPIC):
+                broker.create_topic(topic)
+            boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-2", aws_access_key_id="test",
+                         aws_secret_access_key="test").create_bucket(
+                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})  # fmt: skip
+            listeners = Listeners(api, broker, s3, workdir)
+            ports = listeners.ports
+            # The production secret, as gwtm-helm names it and its keys (the Kafka client empty: a plain broker).
+            kubectl("create", "namespace", NAMESPACE)
+            kubectl("create", "secret", "generic", "gwtm-listener-secrets", "--from-literal=kafka-client-id=",
+                        "--from-literal=kafka-client-secret=", f"--from-literal=api-token={ADMIN_TOKEN}",
+                        "--from-literal=aws-access-key-id=test", "--from-literal=aws-secret-access-key=test")  # fmt: skip
+            endpoints = {
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest",
+                "API_BASE": api.base, "AWS_ENDPOINT_URL": s3.endpoint_url, "DRY_RUN": "false",
+                "WRITE_TO_STORAGE": "true",
+            }  # fmt: skip
+            # This node has 2 cores: requests as the chart's would not fit beside the control plane.
+            small = {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}}
+            values = {
+                "image": {"tag": "latest", "pullPolicy": "IfNotPresent"},
+                "hostNetwork": True,
+                "kubernetesApiServer": "127.0.0.1:6443",
+                "extraEnv": [{"name": k, "value": v} for k, v in endpoints.items()],
+                "postgresql": {**small, "port": ports["postgresql"], "persistence": {"enabled": False}},
+                **{component: {**small, "port": ports[component]}
+                   for component in ("codeServer", "webserver", "runWorkers", "metrics")},
+                "daemon": small,
+                "runPods": small,
+            }  # fmt: skip
+            listeners.values_file.write_text(yaml.safe_dump(values))
+            install = time.monotonic()
+            helm("install", RELEASE, str(REPO / "deploy/helm/gwtm"),
+                     "-f", str(REPO / "deploy/helm/gwtm/values-s3.yaml"), "-f", str(listeners.values_file))  # fmt: skip
+            wait_for(lambda: all_ready(COMPONENTS), 420, "every pod Ready")
+            timings["helm install to every pod Ready"] = round(time.monotonic() - install, 1)
+            timings["set-up in all"] = round(time.monotonic() - started, 1)
+            try:
+                yield listeners
+            finally:
+                broker.stop()
+                s3.stop()
+    finally:
+        cluster("down")

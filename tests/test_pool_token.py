@@ -71,3 +71,16 @@ def test_the_health_check_carries_the_token(pool):
     without = subprocess.run(check, env={k: v for k, v in os.environ.items() if k != "RUN_WORKERS_TOKEN"},
                              capture_output=True, text=True)  # fmt: skip
     assert without.returncode == 1 and "unauthorized" in without.stderr
+
+
+def test_a_live_process_with_a_workers_pid_but_another_start_time_is_not_that_worker(pool):
+    """A pool recreated in a new pod numbers its processes from 1 again: the old run's worker pid may belong to a
+    new process there. With the worker's start time the pool says "gone", so run monitoring fails the old run."""
+    from gwtm_assets.runtime.run_workers import process_start_ticks
+
+    _, client, _ = pool
+    pool_pid = client.ping()["pid"]  # a live process of the pool's namespace standing in for a reused pid
+    started = process_start_ticks(pool_pid)
+    assert client.alive(pool_pid)
+    assert client.alive(pool_pid, started)
+    assert not client.alive(pool_pid, started - 1)

@@ -36,7 +36,7 @@ from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, 
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClassData, serialize_value
 
-from ..run_tags import COLD_RUN_TAGS, WORKER_PID_TAG, WORKER_TAG
+from ..run_tags import COLD_RUN_TAGS, WORKER_PID_TAG, WORKER_STARTED_TAG, WORKER_TAG
 from ..settings import GWTMSettings
 from .run_workers import PoolUnavailable, RunWorkerPoolClient, default_address, process_alive
 
@@ -111,7 +111,7 @@ class WarmWorkers:
         if not any(tag in run.tags for tag in self.cold_run_tags):
             pool = self.pool
             try:
-                pid = pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
+                pid, started = pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
             except PoolUnavailable as exc:
                 self._instance.report_engine_event(
                     f"Warm run workers unavailable ({exc}); launching the run in a new process instead",
@@ -119,7 +119,10 @@ class WarmWorkers:
                     cls=self.__class__,
                 )
             else:
-                self._instance.add_run_tags(run.run_id, {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)})
+                tags = {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)}
+                if started is not None:
+                    tags[WORKER_STARTED_TAG] = str(started)
+                self._instance.add_run_tags(run.run_id, tags)
                 self._instance.report_engine_event(
                     f"Run handed to warm worker pid {pid} ({pool.address})",
                     run,
@@ -137,8 +140,9 @@ class WarmWorkers:
         if run.tags.get(WORKER_TAG) != "warm":
             return super().check_run_worker_health(run)  # type: ignore[misc]
         pid = int(run.tags[WORKER_PID_TAG])
+        started = run.tags.get(WORKER_STARTED_TAG)
         try:
-            alive = self.pool.alive(pid)
+            alive = self.pool.alive(pid, None if started is None else int(started))
         except PoolUnavailable as exc:
             # The pool's workers share its process (container, pod): with it gone, they are gone.
             return CheckRunHealthResult(WorkerStatus.FAILED, f"warm worker pid {pid}: {exc}", run_worker_id=str(pid))

@@ -13,8 +13,8 @@ a crash takes down one run, and the launcher's health check sees it.
 The pool listens on a Unix socket (single host; ``unix:@name`` is abstract) or TCP (compose, Kubernetes:
 next to the code server, from the same image). One JSON object per line::
 
-    {"op": "launch", "run_id": ..., "instance_ref": <serialized InstanceRef>} -> {"pid": 123}
-    {"op": "alive", "pid": 123}      -> {"alive": true}
+    {"op": "launch", "run_id": ..., "instance_ref": <serialized InstanceRef>} -> {"pid": 123, "started": 4567}
+    {"op": "alive", "pid": 123, "started": 4567} -> {"alive": true}   (the same process: pid and start time)
     {"op": "interrupt", "pid": 123}  -> {"interrupted": true}    (SIGINT: Dagster cancels the run)
     {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N}
 
@@ -95,13 +95,20 @@ def default_address(dagster_home: str | None = None) -> str:
     return f"unix:@gwtm-run-workers-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
 
 
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process in this PID namespace."""
+def process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether ``pid`` is a live (not zombie) process in this PID namespace, and, with ``started``, the same process
+    that was given that pid (a pool restarted in a new container or pod numbers its processes from 1 again)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] not in ("Z", "X") and (started is None or int(fields[19]) == started)
+
+
+def process_start_ticks(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22): with the pid, the process."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19])
 
 
 def _target(address: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
@@ -149,11 +156,13 @@ class RunWorkerPoolClient:
             raise PoolUnavailable(f"run-worker pool at {self.address}: {answer['error']}")
         return answer
 
-    def launch(self, run_id: str, serialized_instance_ref: str) -> int:
-        return int(self.request({"op": "launch", "run_id": run_id, "instance_ref": serialized_instance_ref})["pid"])
+    def launch(self, run_id: str, serialized_instance_ref: str) -> tuple[int, int | None]:
+        """The worker's pid and start time (``process_start_ticks``)."""
+        answer = self.request({"op": "launch", "run_id": run_id, "instance_ref": serialized_instance_ref})
+        return int(answer["pid"]), answer.get("started")
 
-    def alive(self, pid: int) -> bool:
-        return bool(self.request({"op": "alive", "pid": pid})["alive"])
+    def alive(self, pid: int, started: int | None = None) -> bool:
+        return bool(self.request({"op": "alive", "pid": pid, "started": started})["alive"])
 
     def interrupt(self, pid: int) -> bool:
         return bool(self.request({"op": "interrupt", "pid": pid})["interrupted"])
@@ -266,10 +275,13 @@ class RunWorkerPool:
             return {"error": "unauthorized: this pool requires RUN_WORKERS_TOKEN"}
         op = message.get("op")
         if op == "launch":
-            return {"pid": self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))}
+            pid = self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))
+            return {"pid": pid, "started": process_start_ticks(pid)}
         if op == "alive":
             pid = int(str(message["pid"]))
-            return {"alive": pid not in self.exit_codes and process_alive(pid), "exit_code": self.exit_codes.get(pid)}
+            started = message.get("started")
+            alive = pid not in self.exit_codes and process_alive(pid, None if started is None else int(str(started)))
+            return {"alive": alive, "exit_code": self.exit_codes.get(pid)}
         if op == "interrupt":
             pid = int(str(message["pid"]))
             if pid not in self.workers:
