@@ -81,9 +81,13 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     k8s.wait_for(lambda: any(r.status == DagsterRunStatus.SUCCESS for r in backfill_runs()), 420, "the backfill run")
     [run] = backfill_runs()
     assert run.tags.get(WORKER_TAG) != "warm"
-    jobs = json.loads(k8s.kubectl("get", "jobs", "-o", "json").stdout)["items"]
-    [job] = [j for j in jobs if run.run_id.split("-")[0] in j["metadata"]["name"]]
-    assert job["status"].get("succeeded") == 1, job["status"]
+
+    def job_of_the_run() -> dict:
+        jobs = json.loads(k8s.kubectl("get", "jobs", "-o", "json").stdout)["items"]
+        [job] = [j for j in jobs if run.run_id.split("-")[0] in j["metadata"]["name"]]
+        return job
+
+    k8s.wait_for(lambda: job_of_the_run()["status"].get("succeeded") == 1, 120, "the run's Job to complete")
     assert listeners.records() == dict.fromkeys(events, 1)  # re-materializing a product posts nothing
 
     # 3. The daemon pod deleted mid-stream: recreated (Recreate, one replica), every record still posted once.
@@ -133,9 +137,14 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
              str(k8s.REPO / "deploy/helm/gwtm/values-s3.yaml"), "-f", str(listeners.values_file),
              "--set", "image.tag=upgrade")  # fmt: skip
     producer.join()
-    k8s.wait_for(lambda: k8s.all_ready(COMPONENTS) and all(
-        c["image"].endswith(":upgrade") for p in k8s.pods() for c in p["spec"]["containers"]
-        if p["metadata"]["labels"].get("app.kubernetes.io/component") != "postgresql"), 420, "every pod upgraded")  # fmt: skip
+    ours = [c for c in COMPONENTS if c != "postgresql"]
+
+    def upgraded() -> bool:
+        pods = [p for c in ours for p in k8s.component_pods(c)]
+        return len(pods) == len(ours) and all(k8s.ready(p) and p["spec"]["containers"][0]["image"].endswith(":upgrade")
+                                              for p in pods)  # fmt: skip
+
+    k8s.wait_for(upgraded, 420, "every pod upgraded")
     timings["helm upgrade to every pod Ready"] = round(time.monotonic() - upgrade, 1)
     events += [superevent(raw) for raw in third]
     k8s.wait_for(lambda: listeners.posted_once(events), 420, "every record across the upgrade")

@@ -245,9 +245,11 @@ down() {
   "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   stop_pid kubelet
   # containerd's shims outlive containerd: note each task's shim, kill and delete the tasks, then any shim left.
-  local task pid shims=""
-  for pid in $(cat "$RUN"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid 2>/dev/null); do
-    shims="$shims $(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
+  local task pid file shims=""
+  for file in "$RUN"/containerd/state/io.containerd.runtime.v2.task/*/*/init.pid; do  # no newline: one at a time
+    [ -f "$file" ] || continue
+    pid=$(cat "$file")
+    shims="$shims $(awk '/^PPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
   done
   for task in $("${CTR[@]}" tasks ls -q 2>/dev/null); do
     "${CTR[@]}" tasks kill -s KILL "$task" >/dev/null 2>&1 || true
