@@ -115,8 +115,10 @@ def test_run_workers_manifests_validate_and_carry_the_code_locations_environment
     [code_location] = yaml.safe_load((HELM / f"values-{backend}.yaml").read_text())["dagster-user-deployments"][
         "deployments"
     ]
-    assert container["env"][:-1] == code_location["env"]  # the same settings and secrets as the code location
-    assert container["env"][-1]["name"] == "DAGSTER_PG_PASSWORD"
+    assert container["env"][:-2] == code_location["env"]  # the same settings and secrets as the code location
+    assert [e["name"] for e in container["env"][-2:]] == ["DAGSTER_PG_PASSWORD", "RUN_WORKERS_TOKEN"]
+    assert container["env"][-1]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-run-workers-token",
+                                                                  "key": "RUN_WORKERS_TOKEN"}  # fmt: skip
     assert container["args"] == ["gwtm-cron", "run-workers", "--listen", "0.0.0.0:4010"]
     assert manifests[0]["spec"]["replicas"] == 1
 
@@ -302,7 +304,7 @@ def test_the_listeners_chart_renders_a_valid_whole_stack_with_the_production_sec
         env = {e["name"]: e for e in container["env"]}
         assert env["RUN_WORKERS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
             "name": "gwtm-run-workers-token",
-            "key": "token",
+            "key": "RUN_WORKERS_TOKEN",
         }
         assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gwtm-listener-secrets", "key": "api-token"}
         assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/opt/dagster/home/dagster.yaml"}, name

@@ -156,7 +156,8 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
 
     # 6. helm uninstall and the cluster torn down: no process, mount, namespace, bridge or iptables chain left.
     k8s.helm("uninstall", k8s.RELEASE, "--wait")
-    k8s.wait_for(lambda: not k8s.pods(), 180, "every pod of the release gone")
+    k8s.wait_for(lambda: not any(k8s.component_pods(c) for c in COMPONENTS), 180, "every pod of the release gone")
+    # The run pods' Jobs are Dagster's, not the release's (kept a day by its TTL): they go with the namespace.
     k8s.kubectl("delete", "namespace", k8s.NAMESPACE, "--wait=true", timeout=180)
     k8s.cluster("down")
     assert k8s.cluster("leftovers") == ""

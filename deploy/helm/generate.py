@@ -113,6 +113,11 @@ RUN_WORKERS = "gwtm-run-workers"
 RUN_WORKERS_PORT = 4010
 #: The chart's PostgreSQL password secret (global.postgresqlSecretName), read by run pods and run workers alike.
 PG_PASSWORD = secret("DAGSTER_PG_PASSWORD", "dagster-postgresql-secret", "postgresql-password")
+#: The run-worker pool's shared token (README, "Kubernetes"): the pool refuses any request without it. The key is the
+#: variable's name, so the official chart's daemon and webserver read it whole (``envSecrets``); the listeners' own
+#: chart makes a secret of the same shape.
+POOL_TOKEN_SECRET = "gwtm-run-workers-token"
+POOL_TOKEN = secret("RUN_WORKERS_TOKEN", POOL_TOKEN_SECRET, "RUN_WORKERS_TOKEN")
 
 
 def k8s_warm_launcher_config() -> dict[str, Any]:
@@ -176,7 +181,7 @@ def run_workers_manifests(backend: str) -> list[dict[str, Any]]:
         "imagePullPolicy": "Always",
         "args": ["gwtm-cron", "run-workers", "--listen", f"0.0.0.0:{RUN_WORKERS_PORT}"],
         "ports": [{"containerPort": RUN_WORKERS_PORT, "name": "run-workers"}],
-        "env": [*COMMON_ENV, *BACKEND_ENV[backend], PG_PASSWORD],
+        "env": [*COMMON_ENV, *BACKEND_ENV[backend], PG_PASSWORD, POOL_TOKEN],
         # Up to 4 runs at a time (the queue's limit).
         "resources": RUN_WORKERS_RESOURCES,
         "readinessProbe": {**ping, "periodSeconds": 20, "timeoutSeconds": 10},
@@ -207,6 +212,7 @@ def metrics_manifests(backend: str) -> list[dict[str, Any]]:
             *COMMON_ENV,
             *BACKEND_ENV[backend],
             PG_PASSWORD,
+            POOL_TOKEN,
             plain("DAGSTER_HOME", "/opt/dagster/dagster_home"),
             plain("RUN_WORKERS_ADDRESS", f"{RUN_WORKERS}:{RUN_WORKERS_PORT}"),
         ],  # fmt: skip
@@ -240,6 +246,7 @@ def instance_values() -> dict[str, Any]:
         "dagsterWebserver": {
             "image": {"repository": IMAGE, "tag": "latest", "pullPolicy": "Always"},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+            "envSecrets": [{"name": POOL_TOKEN_SECRET}],  # it terminates warm runs through the pool
         },
         "runLauncher": {
             # Alerts go to the warm run workers (run-workers-<backend>.yaml): no pod to wait for. Backfills, and
@@ -285,6 +292,7 @@ def instance_values() -> dict[str, Any]:
             # Dead run pods only: outages are retried by failed_notice_recovery_sensor, and a 4xx is final.
             "runRetries": {"enabled": True, "maxRetries": 3, "retryOnAssetOrOpFailure": False},
             "sensors": {"useThreads": True, "numWorkers": 5},
+            "envSecrets": [{"name": POOL_TOKEN_SECRET}],  # it launches and watches warm runs through the pool
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
     }

@@ -53,7 +53,7 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ include "gwtm.runWorkersAddress" . | quote }}
 - name: RUN_WORKERS_TOKEN
   valueFrom:
-    secretKeyRef: {name: {{ include "gwtm.tokenSecret" . }}, key: token}
+    secretKeyRef: {name: {{ include "gwtm.tokenSecret" . }}, key: RUN_WORKERS_TOKEN}
 {{- end }}
 
 {{/* The environment of every long-running pod of ours. */}}
