@@ -24,6 +24,7 @@ import yaml
 from dagster import DagsterInstance, RunsFilter
 
 from gwtm_assets.devtools.daemon import instance_idle
+from gwtm_assets.devtools.daemon import wait_for as poll
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.devtools.tansu import TansuBroker, free_port
 
@@ -75,13 +76,11 @@ def tag_image(source: str, target: str) -> None:
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise TimeoutError(f"{what}: not within {timeout_s:.0f} s\n{describe()}")
+    """``devtools.daemon.wait_for``, and on a timeout what an operator would look at first (``describe``)."""
+    try:
+        return poll(condition, timeout_s, what, every_s)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{describe()}") from exc
 
 
 def pods(selector: str = f"app.kubernetes.io/instance={RELEASE}") -> list[dict[str, Any]]:

@@ -124,8 +124,15 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     k8s.wait_for(listeners.idle, 420, "every run finished")
     k8s.wait_for(lambda: k8s.all_ready(("run-workers",)), 300, "the pool recreated")
     assert listeners.records() == dict.fromkeys(events, 1)
-    retried = [r for r in listeners.runs_of(event) if r.tags.get("dagster/parent_run_id")]
-    assert retried and any(r.status == DagsterRunStatus.SUCCESS for r in retried)
+
+    def retried() -> bool:  # Dagster's run retries: a new run of the failed one (its products run too, if killed)
+        runs = listeners.runs_of(event)
+        failed = {r.run_id for r in runs if r.status == DagsterRunStatus.FAILURE}
+        return all(any(r.tags.get("dagster/parent_run_id") == f and r.status == DagsterRunStatus.SUCCESS for r in runs)
+                   for f in failed)  # fmt: skip
+
+    k8s.wait_for(retried, 300, "every failed run retried with success")
+    assert listeners.records() == dict.fromkeys(events, 1)
 
     # 5. helm upgrade to a new image tag while notices arrive: nothing lost, nothing doubled.
     k8s.tag_image(IMAGE, f"{k8s.IMAGE_REPOSITORY}:upgrade")
