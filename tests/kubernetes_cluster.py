@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 import yaml
-from dagster import DagsterInstance, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from gwtm_assets.devtools.daemon import instance_idle
 from gwtm_assets.devtools.daemon import wait_for as poll
@@ -180,6 +180,12 @@ class Listeners:
 
     def idle(self) -> bool:
         return instance_idle(self.instance)
+
+    def settled(self) -> bool:
+        """No run queued, starting or in progress (the products of a retried record run may come from either run)."""
+        busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                DagsterRunStatus.STARTED]  # fmt: skip
+        return not self.instance.get_runs(RunsFilter(statuses=busy))
 
     def product_keys(self) -> set[str]:
         client = boto3.client("s3", endpoint_url=self.s3.endpoint_url, region_name="us-east-2",
