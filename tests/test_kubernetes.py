@@ -158,7 +158,8 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     timings["helm upgrade to every pod Ready"] = round(time.monotonic() - upgrade, 1)
     events += [superevent(raw) for raw in third]
     k8s.wait_for(lambda: listeners.posted_once(events), 420, "every record across the upgrade")
-    k8s.wait_for(listeners.idle, 300, "every run finished")
+    # settled, not idle: since phase 4 one record run that posted has its products from its retry instead
+    k8s.wait_for(listeners.settled, 300, "no run queued or in progress")
     assert listeners.records() == dict.fromkeys(events, 1)
 
     timings["test phases"] = round(time.monotonic() - test_started, 1)
