@@ -21,9 +21,9 @@ from typing import Any
 
 import boto3
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, RunsFilter
 
-from gwtm_assets.devtools.daemon import instance_idle
+from gwtm_assets.devtools.daemon import instance_idle, instance_settled
 from gwtm_assets.devtools.daemon import wait_for as poll
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
 from gwtm_assets.devtools.tansu import TansuBroker, free_port
@@ -183,9 +183,7 @@ class Listeners:
 
     def settled(self) -> bool:
         """No run queued, starting or in progress (the products of a retried record run may come from either run)."""
-        busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                DagsterRunStatus.STARTED]  # fmt: skip
-        return not self.instance.get_runs(RunsFilter(statuses=busy))
+        return instance_settled(self.instance)
 
     def product_keys(self) -> set[str]:
         client = boto3.client("s3", endpoint_url=self.s3.endpoint_url, region_name="us-east-2",

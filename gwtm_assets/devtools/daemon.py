@@ -152,13 +152,18 @@ class DagsterDaemon:
         return [(r.partition_key or "", r.timestamp) for r in records]
 
 
+def instance_settled(instance: DagsterInstance) -> bool:
+    """No run queued, starting or in progress."""
+    busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    return not instance.get_runs(RunsFilter(statuses=busy), limit=1)
+
+
 def instance_idle(instance: DagsterInstance) -> bool:
     """No run queued, starting or in progress, and none to come: every record run that posted has its products run
     (``ligo_products_sensor``, run key ``<record run id>:products``)."""
-    busy = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
-    runs = instance.get_runs()
-    if any(run.status in busy for run in runs):
+    if not instance_settled(instance):
         return False
+    runs = instance.get_runs()
     try:
         from ..sensors.products import record_posted
     except ImportError:  # a product from before the record/products split (a benchmark's --baseline)
