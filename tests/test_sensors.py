@@ -195,21 +195,28 @@ def test_idle_ticks_keep_one_consumer_instead_of_connecting_every_tick(broker, s
     instance = DagsterInstance.ephemeral()
     purpose = f"incoming_gw_notice:{topic}"
     ticks = 3
+    cursor = None
 
-    def idle_ticks(reconnect_each_tick: bool) -> None:
-        cursor = None
-        for _ in range(ticks):
+    def idle_ticks(count: int, reconnect_each_tick: bool) -> None:
+        nonlocal cursor
+        for _ in range(count):
             result = _tick(ligo_sensor, instance, resources, cursor)
             assert result.run_requests == []
             cursor = result.cursor
             if reconnect_each_tick:  # what every tick did before: a consumer of its own, closed at the end
                 kafka.discard_consumer(purpose)
 
-    per_tick = broker.connections_during(lambda: idle_ticks(True))
-    kept = broker.connections_during(lambda: idle_ticks(False))
-    print(f"broker connections during {ticks} idle ticks: {per_tick} with a consumer per tick, {kept} kept")
+    per_tick = broker.connections_during(lambda: idle_ticks(ticks, True))
+    # A new consumer opens its connections (bootstrap, partition leader, group coordinator) while it joins the group,
+    # over its first ticks; kept, it opens none after: how many it opens at first is librdkafka's business.
+    first = broker.connection_ports_during(lambda: idle_ticks(2, False))
+    later = broker.connection_ports_during(lambda: idle_ticks(ticks, False))
+    print(
+        f"broker connections during {ticks} idle ticks: {per_tick} with a consumer per tick; kept: {len(first)} "
+        f"in its first 2 ticks, {len(later - first)} new in {ticks} more"
+    )
     assert per_tick >= 2 * ticks
-    assert kept <= per_tick / ticks
+    assert first and later - first == set()
     # The kept consumer still reads what arrives, from the cursor.
     broker.produce(topic, [sample("MS181101ab-preliminary").read_bytes()])
     cursor = None

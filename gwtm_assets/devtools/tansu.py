@@ -63,7 +63,11 @@ class TansuBroker:
         assert producer.flush(30) == 0
 
     def connections_during(self, action: Callable[[], object]) -> int:
-        """Distinct TCP connections this process opened to the broker while ``action`` ran (sampled every 20 ms)."""
+        """Distinct TCP connections this process had to the broker while ``action`` ran (sampled every 20 ms)."""
+        return len(self.connection_ports_during(action))
+
+    def connection_ports_during(self, action: Callable[[], object]) -> set[int]:
+        """The local ports of this process's TCP connections to the broker while ``action`` ran (sampled every 20 ms)."""
         import psutil
 
         seen: set[int] = set()
@@ -82,7 +86,7 @@ class TansuBroker:
         finally:
             stop.set()
             sampler.join()
-        return len(seen)
+        return seen
 
     @property
     def pid(self) -> int:
