@@ -61,7 +61,12 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
     )
     resources = build_resources(settings)
     store = LocalObjectStore(str(storage))
-    instance = DagsterInstance.ephemeral()
+    try:  # the instance class production configures (dagster.yaml), in memory
+        from gwtm_assets.runtime.instance import EventTaggingInstance
+
+        instance = EventTaggingInstance.ephemeral_instance()
+    except (ImportError, AttributeError):  # a baseline from before it had one
+        instance = DagsterInstance.ephemeral()
     ingest_notice(renamed((SAMPLES / f"{WARM_UP}.json").read_bytes(), 0), WARM_UP, instance, settings, resources, store)
     for number, name in enumerate(MEASURED, start=1):
         raw = renamed((SAMPLES / f"{name}.json").read_bytes(), number)

@@ -21,6 +21,7 @@ from .notices.validation import NoticeValidationError
 from .partitions import gw_alert_partitions, icecube_notice_partitions
 from .resources.builders import build_resources
 from .resources.storage import opened_store
+from .runtime.instance import EventTaggingInstance
 from .settings import GWTMSettings
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ def step_failure(event: DagsterEvent, events: Sequence[DagsterEvent]) -> str:
 
 
 def default_instance() -> DagsterInstance:
-    """The instance in ``DAGSTER_HOME`` when set, else an ephemeral one."""
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The instance in ``DAGSTER_HOME`` when set, else an ephemeral one of the class production configures."""
+    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else EventTaggingInstance.ephemeral_instance()
 
 
 def ingest_notice(

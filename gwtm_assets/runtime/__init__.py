@@ -1,7 +1,8 @@
 r"""Dagster instance plugins, loaded by module path from ``dagster.yaml`` (and the production instance, the Helm
 values) into the webserver, the daemon and the run-worker pool, never into the code location.
 
-- ``instance``: ``EventTaggingInstance``, tags notice-partition runs with their event when they are created.
+- ``instance``: ``EventTaggingInstance``, tags notice-partition runs with their event when they are created and
+  remembers the dynamic partitions it has seen exist.
 - ``run_coordinator``: ``EventTaggingRunCoordinator``, the run queue: tags, one run per event, half-second passes.
 - ``run_launcher``: ``WarmRunLauncher`` (runs to the warm pool, else a new process), ``LocalRunLauncher``.
 - ``run_launcher_k8s``: ``K8sWarmRunLauncher``, the same over ``K8sRunLauncher`` (a Job per backfill run).
@@ -13,7 +14,8 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
 - ``dagster._core.launcher`` (``LaunchRunContext``, ``CheckRunHealthResult``, ``WorkerStatus``) and
   ``DefaultRunLauncher``'s health check: the launcher contract.
 - ``dagster._core.run_coordinator`` (``QueuedRunCoordinator``, ``SubmitRunContext``): the queue.
-- ``dagster._core.instance`` ``RunDomain`` and ``DagsterInstance.create_run``: tagging at creation.
+- ``dagster._core.instance`` ``RunDomain`` and ``DagsterInstance.create_run``: tagging at creation;
+  ``InstanceType`` and the in-memory storages, launcher and coordinator of ``DagsterInstance.ephemeral()``.
 - ``dagster._core.events.EngineEventData``, ``dagster._core.storage.dagster_run.DagsterRun``.
 - ``dagster._serdes`` (``ConfigurableClassData``, ``serialize_value``/``deserialize_value``): config and the
   instance reference handed to a worker.
