@@ -33,6 +33,8 @@ WORKDIR /opt/dagster/app
 COPY --chown=gwtm workspace.yaml deploy/workspace.compose.yaml ./
 COPY --chown=gwtm deploy/dagster.production.yaml /opt/dagster/home/dagster.yaml
 USER gwtm
+# The quick-look canvas drawn once into the image's user cache: no process of the image imports ligo.skymap's axes.
+RUN python -c "from gwtm_assets.science.quicklook import warm_up; warm_up()"
 EXPOSE 4000 4010 3000
 # The code location answers gRPC health checks; the webserver and daemon override this in compose.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \

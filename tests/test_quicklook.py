@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import astropy.units as u
 import numpy as np
@@ -10,6 +13,8 @@ from ligo.skymap.postprocess import find_greedy_credible_levels
 from matplotlib import image
 from mocpy import MOC
 
+from gwtm_assets.devtools.daemon import REPO
+from gwtm_assets.science import quicklook
 from gwtm_assets.science.quicklook import credible_levels_nested, moc_json_to_nested_mask, skymap_png
 from gwtm_assets.science.skymap import rasterize, skymap_statistics
 
@@ -108,3 +113,54 @@ def test_the_picture_is_what_ligo_skymaps_sky_axes_draw(ra, dec):
     # The most probable position (the star, placed by world coordinates) at the same place.
     star, reference_star = pixels_of(ours, YELLOW), pixels_of(reference, YELLOW)
     assert len(reference_star) and np.linalg.norm(np.median(star, 0) - np.median(reference_star, 0)) <= 3
+
+
+def _fresh_canvas(order: int = 6, dpi: int = 80):
+    quicklook.canvas.cache_clear()
+    return quicklook.canvas(order, dpi)
+
+
+def test_a_kept_canvas_is_the_drawn_one_and_a_new_process_draws_without_ligo_skymaps_axes(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = quicklook.canvas_cache_path(6, 80)
+    assert not path.exists()
+    drawn = _fresh_canvas()
+    assert path.is_file() and path.parent == tmp_path / "gwtm" / "quicklook-canvas"
+    kept = _fresh_canvas()
+    np.testing.assert_array_equal(kept.grid, drawn.grid)
+    np.testing.assert_array_equal(kept.nested_index, drawn.nested_index)
+    assert (kept.xlim, kept.ylim) == (drawn.xlim, drawn.ylim)
+    ra, dec = np.array([0.0, 120.0, 359.9, 200.0]), np.array([0.0, 45.0, -89.0, 89.0])
+    np.testing.assert_allclose(kept.world_to_pixel(ra, dec), drawn.world_to_pixel(ra, dec))
+
+    sky = gaussian_blob(300, -20, sigma_deg=5.0)
+    here = skymap_png(sky, skymap_statistics(sky), "MS000000a-Initial")
+    script = (
+        "import sys\n"
+        "from gwtm_assets.science.quicklook import skymap_png\n"
+        "from gwtm_assets.science.skymap import skymap_statistics\n"
+        "from tests.skymaps import gaussian_blob\n"
+        "sky = gaussian_blob(300, -20, sigma_deg=5.0)\n"
+        "sys.stdout.buffer.write(skymap_png(sky, skymap_statistics(sky), 'MS000000a-Initial'))\n"
+        "assert 'ligo.skymap.plot' not in sys.modules, 'imported ligo.skymap.plot'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False, cwd=REPO,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout == here  # the same picture, byte for byte
+
+
+def test_an_unreadable_kept_canvas_is_drawn_again_and_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    drawn = _fresh_canvas()
+    path = quicklook.canvas_cache_path(6, 80)
+    path.write_bytes(b"not an npz")
+    again = _fresh_canvas()
+    np.testing.assert_array_equal(again.grid, drawn.grid)
+    with np.load(path) as kept:  # replaced by a whole one
+        np.testing.assert_array_equal(kept["nested_index"], drawn.nested_index)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("where the cache directory would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    np.testing.assert_array_equal(_fresh_canvas().nested_index, drawn.nested_index)
+    quicklook.canvas.cache_clear()

@@ -4,14 +4,27 @@ Mollweide in equatorial coordinates (ligo.skymap's ``astro hours mollweide``
 axes on matplotlib): the probability per pixel, the 50% and 90% credible
 contours, the most probable position, and, when known, the sky occulted by the
 Earth for Fermi GBM, the Fermi LAT field of view and the top-ranked galaxies.
+
+What every picture shares (the frame, grid and labels those axes draw, and the sky pixel under each image pixel)
+is a ``Canvas``, drawn once and kept in the user cache (``$XDG_CACHE_HOME/gwtm/quicklook-canvas``, keyed by the
+versions that draw it): importing ligo.skymap's axes costs ~2 s and ~130 MB, so a new process (``gwtm-cron
+ingest``, a run pod, the warm pool) that finds the canvas there never imports them.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
+import importlib.util
 import io
+import json
+import logging
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +36,12 @@ PICTURE_ORDER = 6
 #: Order the coverage MOCs (GBM visible sky, LAT field) are rasterized at.
 COVERAGE_ORDER = 6
 TOP_GALAXIES = 10
+#: Bump when what a canvas holds or how it is drawn changes: the cached ones are then drawn again.
+CANVAS_FORMAT = 1
+#: The packages whose versions decide how a canvas is drawn (its cache key).
+CANVAS_DRAWN_BY = ("matplotlib", "ligo.skymap", "astropy", "healpy", "numpy")
+
+logger = logging.getLogger(__name__)
 
 
 def moc_json_to_nested_mask(moc: Mapping[str, Sequence[int]], order: int) -> np.ndarray:
@@ -55,7 +74,7 @@ AXES_POSITION = (0.03, 0.12, 0.94, 0.78)
 
 @dataclass(frozen=True)
 class Canvas:
-    """What every picture at one order and resolution shares, computed once per process (the pool's warm-up).
+    """What every picture at one order and resolution shares: drawn once, kept in the user cache (module docstring).
 
     ``grid`` is the sky's frame, grid and coordinate labels drawn by ligo.skymap's ``astro hours mollweide`` axes
     on a transparent figure (their ticks cost ~0.3 s per draw); ``nested_index`` the NESTED HEALPix pixel at
@@ -70,8 +89,55 @@ class Canvas:
     world_to_pixel: Any
 
 
+def canvas_cache_path(order: int, dpi: int) -> Path:
+    """Where the canvas of ``order`` and ``dpi`` is kept between processes."""
+    stamp = {
+        "format": CANVAS_FORMAT,
+        "order": order,
+        "dpi": dpi,
+        "figure_in": FIGURE_SIZE_IN,
+        "axes": AXES_POSITION,
+        **{package: importlib.metadata.version(package) for package in CANVAS_DRAWN_BY},
+    }
+    digest = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()[:16]
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return user_cache / "gwtm" / "quicklook-canvas" / f"order{order}-dpi{dpi}-{digest}.npz"
+
+
 @functools.lru_cache(maxsize=8)
 def canvas(order: int, dpi: int) -> Canvas:
+    """The canvas of ``order`` and ``dpi``: from the user cache, else drawn (and kept there when it is writable)."""
+    path = canvas_cache_path(order, dpi)
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            grid, nested_index, limits = kept["grid"], kept["nested_index"], kept["limits"]
+            header = str(kept["wcs_header"])
+    except (OSError, KeyError, ValueError):  # none yet, or unreadable: draw it
+        grid, nested_index, limits, header = _draw_canvas(order, dpi)
+        _keep_canvas(path, grid=grid, nested_index=nested_index, limits=limits, wcs_header=np.asarray(header))
+    from astropy.io.fits import Header
+    from astropy.wcs import WCS
+
+    wcs = WCS(Header.fromstring(header))
+    return Canvas(grid, nested_index, (limits[0], limits[1]), (limits[2], limits[3]), wcs.world_to_pixel_values)
+
+
+def _keep_canvas(path: Path, **arrays: Any) -> None:
+    staging: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as file:
+            staging = Path(file.name)
+            np.savez(file, **arrays)
+        os.replace(staging, path)  # whole or not at all, for processes drawing the same canvas at once
+    except OSError as exc:
+        if staging is not None:
+            staging.unlink(missing_ok=True)
+        logger.info("quick-look canvas not kept in %s (%s): drawn again by the next process", path.parent, exc)
+
+
+def _draw_canvas(order: int, dpi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The frame and grid image, the NESTED index under each image pixel, the axes' limits and their WCS header."""
     import healpy
     import matplotlib
 
@@ -89,18 +155,31 @@ def canvas(order: int, dpi: int) -> Canvas:
         agg: Any = figure.canvas  # Agg (above): it has buffer_rgba
         agg.draw()
         grid = np.asarray(agg.buffer_rgba()).copy()
-        wcs = WCS(ax.header)
-        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        header = ax.header
+        wcs = WCS(header)
+        limits = np.array([*ax.get_xlim(), *ax.get_ylim()], dtype=np.float64)
     finally:
         plt.close(figure)
-    rows, columns = ax.header["NAXIS2"], ax.header["NAXIS1"]
+    rows, columns = header["NAXIS2"], header["NAXIS1"]
     x, y = np.meshgrid(np.arange(columns), np.arange(rows))
     with np.errstate(invalid="ignore"):
         ra_deg, dec_deg = wcs.pixel_to_world_values(x, y)
     on_sky = np.isfinite(ra_deg) & np.isfinite(dec_deg)
     nested_index = np.full((rows, columns), -1, dtype=np.int64)
     nested_index[on_sky] = healpy.ang2pix(1 << order, ra_deg[on_sky], dec_deg[on_sky], nest=True, lonlat=True)
-    return Canvas(grid, nested_index, xlim, ylim, wcs.world_to_pixel_values)
+    return grid, nested_index, limits, header.tostring()
+
+
+@functools.cache
+def cylon_colormap() -> Any:
+    """ligo.skymap's "cylon" colour map, made as ligo.skymap makes it from its data file, without importing its
+    plotting package."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    spec = importlib.util.find_spec("ligo.skymap")
+    assert spec is not None and spec.submodule_search_locations, "ligo.skymap is not installed"
+    data = np.loadtxt(Path(spec.submodule_search_locations[0]) / "plot" / "cylon.csv", delimiter=",")
+    return LinearSegmentedColormap.from_list("cylon", data)
 
 
 def sky_image(canvas: Canvas, nested: np.ndarray) -> np.ndarray:
@@ -124,7 +203,6 @@ def skymap_png(
     import matplotlib
 
     matplotlib.use("Agg")
-    import ligo.skymap.plot  # noqa: F401  (registers the "cylon" colour map)
     from matplotlib import pyplot as plt
 
     order = min(PICTURE_ORDER, sky.max_order)
@@ -135,7 +213,7 @@ def skymap_png(
     try:
         ax: Any = figure.add_axes(AXES_POSITION)
         ax.set_axis_off()
-        ax.imshow(sky_image(sky_canvas, probability), cmap="cylon", origin="lower", interpolation="nearest")
+        ax.imshow(sky_image(sky_canvas, probability), cmap=cylon_colormap(), origin="lower", interpolation="nearest")
         levels = credible_levels_nested(probability)
         ax.contour(sky_image(sky_canvas, 100 * levels), levels=[50, 90], colors="navy", linewidths=1.0,
                    linestyles=["solid", "dashed"])  # fmt: skip
