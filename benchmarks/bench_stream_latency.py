@@ -1,20 +1,22 @@
 """Stream latency: produce a notice to Kafka -> its API record / all its products materialized.
 
-The listeners as deployed: a Kafka-protocol broker (Tansu), ``dagster-daemon``
+The listeners as deployed: a Kafka-protocol broker (Tansu), ``gwtm-cron daemon`` (``dagster-daemon run``)
 with this repository's dagster.yaml (queued runs, one run per event at a
 time), the GWTM API test server, local storage. Measured twice in one run:
 ``cold`` (the previous design: ``LocalRunLauncher``, a new process per run)
 and ``warm`` (as shipped: ``WarmRunLauncher`` and ``gwtm-cron run-workers``).
 
-Per design: notices produced one at a time (as alerts arrive), each after the
-previous run finished and a random 0-5 s (alerts come at times unrelated to
-the sensor daemon's 5 s loop; a fixed seed); rounds re-use the samples under new mock event ids so
-every notice is new to the system. Then a burst: 5 notices of each of 10 new
+Per design: notices produced one at a time (as alerts arrive), each a random
+0.5-5.5 s after the previous one's runs finished (alerts come at times
+unrelated to the sensor daemon's loop; a fixed seed) or, with ``--cadence 2``,
+2 s after the previous record while its products run; rounds re-use the
+samples under new mock event ids so every notice is new to the system. Then a burst: 5 notices of each of 10 new
 events produced at once; every record must be posted once and each event's
 in order. Prints p50/p95 latencies, the median time of each step to the
 record (from the event log), and peak RSS per process role.
 
     python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm] [--baseline REV]
+        [--cadence random,2] [--sensor-loops dagster,0.5]
 
 ``--storage postgres`` runs the instance as deployed: ``deploy/dagster.production.yaml`` on a PostgreSQL server
 of its own (``gwtm_assets/devtools/postgres.py``); ``sqlite`` (the default) is the single host's dagster.yaml.
@@ -148,28 +150,45 @@ def breakdown(daemon: DagsterDaemon, partition_key: str, produced: float) -> dic
     return steps
 
 
-def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_round: int) -> dict[str, list]:
-    """Notices one at a time, each after the previous run finished: latencies and their breakdowns."""
+def daemon_cpu_s(daemon: DagsterDaemon) -> float:
+    """CPU seconds used so far by the daemon and its code server (where the sensors tick), not the run workers."""
+    root = psutil.Process(daemon.started.pid)
+    processes = [root, *(p for p in root.children(recursive=True) if RssSampler.role(p) == "code server")]
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+
+def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_round: int, cadence: str) -> dict:
+    """Notices one at a time: latencies and their breakdowns.
+
+    ``cadence`` ``random``: each notice a random 0.5-5.5 s after the previous one's runs all finished (alerts come
+    at times unrelated to the sensor daemon's loop; a fixed seed). A number of seconds: each that long after the
+    previous notice's record, its products still running (an event's notices minutes or seconds apart).
+    """
     to_record: list[float] = []
-    to_all: list[float] = []
     steps: list[dict[str, float]] = []
     phase = random.Random(2026)
+    produced_at: dict[str, float] = {}
+    cpu_before, started = daemon_cpu_s(daemon), time.time()
     for round_index in range(first_round, first_round + rounds):
         for name in TIME_ORDER:
             raw = renamed((SAMPLES / f"{name}.json").read_bytes(), round_index)
             key = parse_ligo_notice(raw).partition_key
-            # Alerts arrive at times unrelated to the sensor daemon's 5 s loop: a random phase, as in production.
-            time.sleep(phase.uniform(0, 5))
-            produced = time.time()
+            time.sleep(phase.uniform(0.5, 5.5) if cadence == "random" else float(cadence))
+            produced = produced_at[key] = time.time()
             broker.produce(TOPIC, [raw])
             record_at = wait_for(lambda k=key: materialized_at(daemon, "api_record", k), 300, f"api_record {key}")
-            done = [wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS]
-            wait_for(daemon.idle, 120, "the run to finish")
             to_record.append(record_at - produced)
-            to_all.append(max(done) - produced)
-            steps.append(breakdown(daemon, key, produced))
-            print(f"  {key:48s} record {to_record[-1]:5.2f} s   all products {to_all[-1]:5.2f} s", flush=True)
-    return {"record": to_record, "all": to_all, "steps": steps}
+            if cadence == "random":
+                wait_for(daemon.idle, 300, "the runs to finish")
+            print(f"  {key:48s} record {to_record[-1]:5.2f} s", flush=True)
+    wait_for(daemon.idle, 300, "the runs to finish")
+    cpu_per_min = 60 * (daemon_cpu_s(daemon) - cpu_before) / (time.time() - started)
+    to_all = []
+    for key, produced in produced_at.items():
+        done = [wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS]
+        to_all.append(max(done) - produced)
+        steps.append(breakdown(daemon, key, produced))
+    return {"record": to_record, "all": to_all, "steps": steps, "daemon_cpu_per_min": cpu_per_min}
 
 
 def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, events: int) -> list[float]:
@@ -211,16 +230,19 @@ def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, ev
     return record_times
 
 
-def measure(launcher: str, storage: str, args: argparse.Namespace) -> dict[str, object]:
+def measure(launcher: str, storage: str, sensor_loop_s: str, args: argparse.Namespace) -> dict[str, object]:
     """One instance with ``launcher`` (``warm``: the pool, or ``cold``: a process per run) and ``storage``:
-    ``sqlite`` (dagster.yaml, the single host) or ``postgres`` (deploy/dagster.production.yaml, as deployed)."""
-    print(f"\n== {launcher} run workers, {storage}", flush=True)
+    ``sqlite`` (dagster.yaml, the single host) or ``postgres`` (deploy/dagster.production.yaml, as deployed),
+    its daemon ``gwtm-cron daemon`` passing over the sensors every ``sensor_loop_s``, or with ``dagster``
+    ``dagster-daemon run`` itself (every 5 s)."""
+    print(f"\n== {launcher} run workers, {storage}, sensor loop {sensor_loop_s} s", flush=True)
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         api = stack.enter_context(GWTMApiTestServer(admin_token=TOKEN))
         env = {"KAFKA_OFFSET_RESET": "earliest", "API_BASE": api.base, "API_TOKEN": TOKEN,
                "STORAGE_BUCKET_SOURCE": "local", "LOCAL_STORAGE_DIR": str(Path(tmp) / "storage"),
-               "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi")}  # fmt: skip
+               "LOG_LEVEL": "WARNING", "FERMI_TLE_SOURCE": str(SAMPLES.parent / "fermi"),
+               **({} if sensor_loop_s == "dagster" else {"SENSOR_LOOP_S": sensor_loop_s})}  # fmt: skip
         instance_config = None
         if storage == "postgres":
             from gwtm_assets.devtools.postgres import PostgresServer
@@ -240,13 +262,17 @@ def measure(launcher: str, storage: str, args: argparse.Namespace) -> dict[str, 
             config = daemon.home / "dagster.yaml"
             config.write_text(config.read_text().replace("class: WarmRunLauncher", "class: LocalRunLauncher"))
         try:
-            daemon.start(run_workers=launcher == "warm")
+            command = ("dagster-daemon", "run") if sensor_loop_s == "dagster" else ("gwtm-cron", "daemon")
+            daemon.start(command, run_workers=launcher == "warm")
             sampler = RssSampler(daemon.process.pid, *([daemon.pool.pid] if daemon.pool else []))
             sampler.start()
-            result: dict[str, object] = sequential(daemon, broker, args.rounds, 0)
+            result: dict[str, object] = {}
+            for index, cadence in enumerate(args.cadence.split(",")):
+                result[cadence] = sequential(daemon, broker, args.rounds, index * args.rounds, cadence)
             posted = len(api.state.posted("post_alert"))
-            if posted != RECORDS_PER_ROUND * args.rounds:
-                raise SystemExit(f"{posted} records posted, expected {RECORDS_PER_ROUND * args.rounds}")
+            expected = RECORDS_PER_ROUND * args.rounds * len(args.cadence.split(","))
+            if posted != expected:
+                raise SystemExit(f"{posted} records posted, expected {expected}")
             result["burst"] = burst(daemon, broker, api, args.burst_events) if args.burst_events else []
             sampler.stopped.set()
             result["rss"] = sampler.peak
@@ -255,26 +281,29 @@ def measure(launcher: str, storage: str, args: argparse.Namespace) -> dict[str, 
     return result
 
 
-def summary(launcher: str, result: dict) -> None:
-    record, to_all = result["record"], result["all"]
-    if not record:  # --rounds 0: the burst only
-        record = to_all = [float("nan")]
-    print(f"\n{launcher}: produce -> api_record ({len(record)} notices): p50 {statistics.median(record):.2f} s, "
-          f"p95 {percentile(record, 0.95):.2f} s, max {max(record):.2f} s")  # fmt: skip
-    print(f"{launcher}: produce -> all products:       p50 {statistics.median(to_all):.2f} s, "
-          f"p95 {percentile(to_all, 0.95):.2f} s, max {max(to_all):.2f} s")  # fmt: skip
+def summary(label: str, result: dict) -> None:
+    for cadence, sequence in result.items():
+        if cadence in ("burst", "rss"):
+            continue
+        record, to_all = sequence["record"], sequence["all"]
+        if not record:  # --rounds 0: the burst only
+            continue
+        spacing = "random 0.5-5.5 s after the runs" if cadence == "random" else f"{cadence} s after the record"
+        print(f"\n{label}, notices {spacing}: produce -> api_record ({len(record)} notices): "
+              f"p50 {statistics.median(record):.2f} s, p95 {percentile(record, 0.95):.2f} s, max {max(record):.2f} s")  # fmt: skip
+        print(f"    produce -> all products: p50 {statistics.median(to_all):.2f} s, "
+              f"p95 {percentile(to_all, 0.95):.2f} s, max {max(to_all):.2f} s; "
+              f"daemon + code server CPU {sequence['daemon_cpu_per_min']:.1f} s per minute")  # fmt: skip
+        labels = list(dict.fromkeys(step for steps in sequence["steps"] for step in steps))
+        medians = {step: statistics.median(s[step] for s in sequence["steps"] if step in s) for step in labels}
+        print("    where the time to the record goes (median per step, event-log timestamps):")
+        for step, seconds in medians.items():
+            print(f"      {step:36s} {1000 * seconds:7.0f} ms")
     if result["burst"]:
         b = result["burst"]
-        print(f"{launcher}: burst produce -> api_record ({len(b)} notices): p50 {statistics.median(b):.2f} s, "
+        print(f"{label}: burst produce -> api_record ({len(b)} notices): p50 {statistics.median(b):.2f} s, "
               f"p95 {percentile(b, 0.95):.2f} s, max {max(b):.2f} s")  # fmt: skip
-    labels = list(dict.fromkeys(label for steps in result["steps"] for label in steps))
-    if not labels:
-        return
-    medians = {label: statistics.median(s[label] for s in result["steps"] if label in s) for label in labels}
-    print(f"{launcher}: where the time to the record goes (median per step, event-log timestamps):")
-    for label, seconds in medians.items():
-        print(f"    {label:36s} {1000 * seconds:7.0f} ms")
-    print(f"{launcher}: peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in result["rss"].items()))
+    print(f"{label}: peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in result["rss"].items()))
 
 
 def main() -> None:
@@ -286,21 +315,26 @@ def main() -> None:
         "--storage", default="sqlite", help="instance storage: sqlite (dagster.yaml), postgres (production), or both"
     )
     parser.add_argument("--baseline", help="an earlier commit to measure first, in the same run (git worktree)")
+    parser.add_argument(
+        "--cadence", default="random",
+        help="how notices follow one another, comma-separated: random (0.5-5.5 s after the previous runs finished) "
+        "or SECONDS after the previous record",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sensor-loops", default="0.5",
+        help="SENSOR_LOOP_S values of gwtm-cron daemon to measure, comma-separated; dagster: dagster-daemon run (5 s)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.baseline:
         baseline(args)
     results = {
-        f"{launcher}, {storage}": measure(launcher, storage, args)
+        f"{launcher}, {storage}, sensor loop {loop} s": measure(launcher, storage, loop, args)
         for storage in args.storage.split(",")
         for launcher in args.launchers.split(",")
+        for loop in args.sensor_loops.split(",")
     }
-    for launcher, result in results.items():
-        summary(launcher, result)
-    for storage in args.storage.split(","):
-        cold, warm = results.get(f"cold, {storage}"), results.get(f"warm, {storage}")
-        if cold and warm and args.rounds:
-            ratio = statistics.median(cold["record"]) / statistics.median(warm["record"])
-            print(f"\nwarm vs cold ({storage}), produce -> record p50: {ratio:.1f}x faster")
+    for label, result in results.items():
+        summary(label, result)
 
 
 def baseline(args: argparse.Namespace) -> None:
@@ -316,7 +350,8 @@ def baseline(args: argparse.Namespace) -> None:
         try:
             subprocess.run(
                 [sys.executable, str(before / "benchmarks" / "bench_stream_latency.py"), "--rounds", str(args.rounds),
-                 "--burst-events", str(args.burst_events), "--launchers", args.launchers, "--storage", args.storage],
+                 "--burst-events", str(args.burst_events), "--launchers", args.launchers, "--storage", args.storage,
+                 "--cadence", args.cadence, "--sensor-loops", "dagster"],
                 cwd=before, env={**os.environ, "PYTHONPATH": str(before)}, check=True,
             )  # fmt: skip
         finally:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ConfigurationError(ValueError):
     """The environment asks for something this code location cannot do; names the variable."""
+
+
+def invalid_settings(exc: ValidationError) -> str:
+    """One line naming each variable the environment set to a value its setting refuses, and why (secrets hidden)."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = GWTMSettings.model_fields.get(name)
+        value = "(hidden)" if field is not None and field.repr is False else repr(error["input"])
+        lines.append(f"{name.upper()}={value}: {error['msg']}")
+    return "; ".join(lines)
 
 
 class GWTMSettings(BaseSettings):
@@ -194,6 +205,14 @@ class GWTMSettings(BaseSettings):
         "",
         description="Where `gwtm-cron run-workers` listens and `WarmRunLauncher` sends runs: `host:port`, "
         "`unix:/path` or `unix:@name`. Empty: an abstract Unix socket named after `DAGSTER_HOME` (one host).",
+    )
+
+    sensor_loop_s: float = Field(
+        0.5,
+        gt=0,
+        le=5,
+        description="How often `gwtm-cron daemon` passes over the sensors (`dagster-daemon run`: every 5 s). A notice "
+        "arriving just after another waits up to this long, plus a tick's start, instead of up to 5 s.",
     )
 
     run_workers_token: str = Field(

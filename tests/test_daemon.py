@@ -305,3 +305,33 @@ def test_a_long_outage_is_caught_up_from_gracedb_every_notice_once_in_order(stre
     ]
     order = {"EarlyWarning": 0, "Preliminary": 1, "Initial": 2, "Update": 3}  # the samples' notices, oldest first
     assert_records_usable_by_the_site(api_server, made=lambda record: order[record["alert_type"].split("-")[0]])
+
+
+def ligo_sensor_ticks(daemon: DagsterDaemon) -> list:
+    """The LIGO sensor's ticks, oldest first."""
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    [state] = [s for s in daemon.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+               if s.instigator_name == "ligo_alert_sensor"]  # fmt: skip
+    return sorted(daemon.instance.get_ticks(state.instigator_origin_id, state.selector_id), key=lambda t: t.timestamp)
+
+
+def test_a_notice_right_after_another_is_read_within_a_sensor_pass_not_dagsters_5_s(stream, broker, api_server):
+    """``gwtm-cron daemon`` (as deployed) passes over the sensors every SENSOR_LOOP_S: after a tick returned at its
+    notice, the next starts within a pass of its 1 s minimum interval. ``dagster-daemon run`` waits 5 s from the
+    previous start, so each tick that lands a notice waiting for it (~0.2 s) is followed by ~4 s unpolled."""
+    daemon, ligo_topic, _ = stream
+    daemon.start()
+    notices = ligo_notices()[:3]
+    for raw in notices:  # each right after the tick that landed the previous one returned
+        key = parse_ligo_notice(raw).partition_key
+        broker.produce(ligo_topic, [raw])
+        wait_for(lambda k=key: k in daemon.instance.get_dynamic_partitions("gw_alerts"), 120, f"{key} landed")
+        time.sleep(0.3)
+    wait_for(lambda: records_posted(api_server) >= len(notices), 120, "every record posted")
+    ticks = ligo_sensor_ticks(daemon)
+    landing = [i for i, tick in enumerate(ticks) if tick.run_keys and i + 1 < len(ticks)]
+    assert len(landing) >= len(notices) - 1, [(t.timestamp, t.run_keys) for t in ticks]
+    gaps = [ticks[i + 1].timestamp - max(ticks[i].end_timestamp, ticks[i].timestamp + 1) for i in landing]
+    assert max(gaps) < 2.0, gaps
+    assert alert_types(api_server) == {"MS181101ab": ["EarlyWarning", "Preliminary", "Initial"]}

@@ -144,3 +144,15 @@ def test_kafka_consumer_options_default_to_ipv4_and_pass_through():
         30000,
         False,
     )
+
+
+def test_an_invalid_setting_is_one_line_naming_the_variable_and_never_a_secret():
+    from pydantic import ValidationError
+
+    from gwtm_assets.settings import invalid_settings
+
+    with pytest.raises(ValidationError) as refused:
+        GWTMSettings(kafka_client_secret=987654321, sensor_loop_s=9)
+    line = invalid_settings(refused.value)
+    assert "KAFKA_CLIENT_SECRET=(hidden)" in line and "SENSOR_LOOP_S=9: " in line
+    assert "987654321" not in line and "\n" not in line

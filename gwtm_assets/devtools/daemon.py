@@ -68,8 +68,9 @@ class DagsterDaemon:
             os.environ.clear()
             os.environ.update(saved)
 
-    def start(self, command: tuple[str, ...] = ("dagster-daemon", "run"), run_workers: bool = True) -> DagsterDaemon:
-        """Start ``dagster-daemon run`` (or e.g. ``("dagster", "dev", "-p", "3000")``) on our workspace, and the
+    def start(self, command: tuple[str, ...] = ("gwtm-cron", "daemon"), run_workers: bool = True) -> DagsterDaemon:
+        """Start ``gwtm-cron daemon`` as deployed (or ``("dagster-daemon", "run")``, ``("dagster", "dev", "-p",
+        "3000")``) on our workspace, and the
         warm run-worker pool of dagster.yaml's launcher (its own process group) unless ``run_workers`` is off."""
         executable = Path(sys.executable).parent / command[0]
         with open(self.log_path, "ab") as log:

@@ -7,6 +7,7 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
 - ``run_launcher``: ``WarmRunLauncher`` (runs to the warm pool, else a new process), ``LocalRunLauncher``.
 - ``run_launcher_k8s``: ``K8sWarmRunLauncher``, the same over ``K8sRunLauncher`` (a Job per backfill run).
 - ``run_workers``: ``gwtm-cron run-workers``, the pool that forks one warm worker per run.
+- ``daemon``: ``gwtm-cron daemon``, ``dagster-daemon run`` with its sensor loop at ``SENSOR_LOOP_S``.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
@@ -20,4 +21,6 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
 - ``dagster._serdes`` (``ConfigurableClassData``, ``serialize_value``/``deserialize_value``): config and the
   instance reference handed to a worker.
 - ``dagster._cli.api._execute_run_command_body`` (what ``dagster api execute_run`` runs): a worker's body.
+- ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.run_command``: the daemon
+  (``tests/test_sensor_loop.py``, ``tests/test_daemon.py``).
 """
