@@ -153,8 +153,14 @@ def breakdown(daemon: DagsterDaemon, partition_key: str, produced: float) -> dic
 def daemon_cpu_s(daemon: DagsterDaemon) -> float:
     """CPU seconds used so far by the daemon and its code server (where the sensors tick), not the run workers."""
     root = psutil.Process(daemon.started.pid)
-    processes = [root, *(p for p in root.children(recursive=True) if RssSampler.role(p) == "code server")]
-    return sum(sum(p.cpu_times()[:2]) for p in processes)
+    total = sum(root.cpu_times()[:2])
+    for child in root.children(recursive=True):
+        try:  # a child that just ended (a run process of the cold design) is no code server
+            if RssSampler.role(child) == "code server":
+                total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            continue
+    return total
 
 
 def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_round: int, cadence: str) -> dict:
@@ -267,6 +273,11 @@ def measure(launcher: str, storage: str, sensor_loop_s: str, args: argparse.Name
             sampler = RssSampler(daemon.process.pid, *([daemon.pool.pid] if daemon.pool else []))
             sampler.start()
             result: dict[str, object] = {}
+            if args.idle_s:  # what the daemon's loop costs with nothing to do, after its start-up
+                time.sleep(15)
+                before = daemon_cpu_s(daemon)
+                time.sleep(args.idle_s)
+                result["idle_cpu_per_min"] = 60 * (daemon_cpu_s(daemon) - before) / args.idle_s
             for index, cadence in enumerate(args.cadence.split(",")):
                 result[cadence] = sequential(daemon, broker, args.rounds, index * args.rounds, cadence)
             posted = len(api.state.posted("post_alert"))
@@ -283,7 +294,7 @@ def measure(launcher: str, storage: str, sensor_loop_s: str, args: argparse.Name
 
 def summary(label: str, result: dict) -> None:
     for cadence, sequence in result.items():
-        if cadence in ("burst", "rss"):
+        if cadence in ("burst", "rss", "idle_cpu_per_min"):
             continue
         record, to_all = sequence["record"], sequence["all"]
         if not record:  # --rounds 0: the burst only
@@ -303,6 +314,8 @@ def summary(label: str, result: dict) -> None:
         b = result["burst"]
         print(f"{label}: burst produce -> api_record ({len(b)} notices): p50 {statistics.median(b):.2f} s, "
               f"p95 {percentile(b, 0.95):.2f} s, max {max(b):.2f} s")  # fmt: skip
+    if "idle_cpu_per_min" in result:
+        print(f"{label}: daemon + code server CPU with no notice: {result['idle_cpu_per_min']:.1f} s per minute")
     print(f"{label}: peak RSS: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in result["rss"].items()))
 
 
@@ -324,6 +337,7 @@ def main() -> None:
         "--sensor-loops", default="0.5",
         help="SENSOR_LOOP_S values of gwtm-cron daemon to measure, comma-separated; dagster: dagster-daemon run (5 s)",
     )  # fmt: skip
+    parser.add_argument("--idle-s", type=float, default=0, help="seconds to measure the idle daemon's CPU first")
     args = parser.parse_args()
     if args.baseline:
         baseline(args)

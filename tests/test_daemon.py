@@ -1,4 +1,4 @@
-"""The listeners as operators run them: a real broker (Tansu), a real ``dagster-daemon``, the GWTM API test server.
+"""The listeners as operators run them: a real broker (Tansu), the daemon as deployed (``gwtm-cron daemon``), the API double.
 
 Each test publishes real sample notices and checks the effects the users see:
 every record posted exactly once with its contract name, every product

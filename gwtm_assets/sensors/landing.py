@@ -54,11 +54,11 @@ LIGO_TOPIC = "igwn.gwalert"
 ICECUBE_TOPIC = "gcn.notices.icecube.lvk_nu_track_search"
 #: A burst (many events at once, or a backlog after an outage) is taken in one tick, not one tick per 5 s.
 MAX_NOTICES_PER_TICK = 100
-#: The sensor daemon starts ticks on its 5 s loop; a tick waits up to this long
-#: for the first message and returns as soon as one arrives, so a notice is
-#: picked up within ~0.1 s instead of up to 5 s later. A tick spends 0.1-0.3 s
-#: more on set-up, and one still running at the next loop pass waits 5 s for the
-#: one after: 4.3 s leaves that margin and ~0.5 s of each 5 s unpolled.
+#: A tick waits up to this long for the first message and returns as soon as one
+#: arrives, so a notice is picked up within ~0.1 s. ``gwtm-cron daemon`` starts
+#: the next tick at its next pass (``SENSOR_LOOP_S``, 0.5 s) once the 1 s minimum
+#: interval has passed; ``dagster-daemon run`` passes every 5 s, and 4.3 s (plus
+#: 0.1-0.3 s of set-up) keeps a tick from missing its pass there.
 LONG_POLL_S = 4.3
 #: How long a tick waits for a broker's metadata: with one source, as long as a slow first connection takes; with
 #: several, briefly, since an unreachable one delays the others' notices by this much each tick while it is down.
