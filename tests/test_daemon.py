@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterRunStatus
+from dagster._daemon.monitoring import RESUME_RUN_LOG_MESSAGE
 
-from gwtm_assets.devtools.daemon import REPO, DagsterDaemon, wait_for
+from gwtm_assets.devtools.daemon import REPO, DagsterDaemon, engine_messages, wait_for
 from gwtm_assets.devtools.tansu import TansuBroker
 from gwtm_assets.io.object_store import LocalObjectStore
 from gwtm_assets.notices.ligo import parse_ligo_notice
-from gwtm_assets.run_tags import REPLAY_TAG
+from gwtm_assets.run_tags import PRODUCTS_STAGE, REPLAY_TAG, STAGE_TAG
 
 from .conftest import ADMIN_TOKEN, ICECUBE_SAMPLES, TIME_ORDER, sample
 from .gracedb_server import GraceDBTestServer
@@ -165,21 +166,33 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     assert daemon.terminate(timeout_s=60) == 0, daemon.log()[-3000:]
 
 
-def test_daemon_killed_after_the_first_record_loses_nothing_and_posts_nothing_twice(stream, broker, api_server):
+def test_daemon_killed_while_a_record_is_posted_loses_nothing_posts_nothing_twice_and_keeps_the_order(
+    stream, broker, api_server
+):
+    """Killed (daemon, pool, workers) while the event's second record is on its way: after the restart run monitoring
+    resumes that run in place, so it posts before the event's later notices, which queued behind it meanwhile. A
+    fresh run (Dagster's run retries) would queue behind them and post the Preliminary after the Retraction."""
     daemon, ligo_topic, _ = stream
+    api_server.cut_post("post_alert", 2, stall_s=20)  # the Preliminary's post: cut off, unstored, after the kill
     daemon.start()
     broker.produce(ligo_topic, ligo_notices())
-    wait_for(lambda: api_server.state.posted("post_alert"), 240, "the first record")
+    wait_for(lambda: api_server.posts_arrived("post_alert") >= 2, 240, "the second record on its way")
     daemon.kill()
-    posted_before_restart = records_posted(api_server)
+    assert records_posted(api_server) == 1
 
     daemon.start()
     wait_for(lambda: records_posted(api_server) >= EXPECTED_RECORDS, 420, "every record posted after the restart")
-    wait_for(daemon.idle, 240, "all runs finished (the killed run failed by run monitoring and retried)")
-    assert alert_types(api_server) == EXPECTED_ALERT_TYPES, f"{posted_before_restart} posted before the kill"
+    wait_for(daemon.idle, 240, "all runs finished")
+    assert alert_types(api_server) == EXPECTED_ALERT_TYPES
     assert_products_complete(daemon)
     keys = {parse_ligo_notice(raw).partition_key for raw in ligo_notices()}
     assert set(daemon.materialized_partitions("moc")) == keys
+    # Resumed, not failed and run again: one run per notice and stage, each a success.
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert not [r for r in daemon.runs() if "dagster/parent_run_id" in r.tags]
+    resumed = [r for r in daemon.runs() if RESUME_RUN_LOG_MESSAGE in engine_messages(daemon.instance, r.run_id)]
+    records_resumed = [r.tags["dagster/partition"] for r in resumed if r.tags.get(STAGE_TAG) != PRODUCTS_STAGE]
+    assert [key.split("-")[1] for key in records_resumed] == ["Preliminary"], resumed
 
 
 def test_api_outage_delays_records_but_loses_none(stream, broker, api_server):

@@ -1,9 +1,10 @@
 """Warm run workers as deployed: the daemon's WarmRunLauncher hands runs to ``gwtm-cron run-workers``.
 
 A run goes to a warm worker and posts its record once; a worker killed mid-run
-is seen by run monitoring through the pool and its run retried (one record);
-with no pool the run starts cold and nothing is lost; the Kubernetes launcher
-uses the same pool.
+is seen by run monitoring through the pool and its run resumed in place in a
+new warm worker (one record); with no pool the run starts cold, a cold worker
+killed mid-run is resumed in a new process, and nothing is lost; the
+Kubernetes launcher uses the same pool.
 """
 
 import os
@@ -13,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus
+from dagster import DagsterRunStatus
 
-from gwtm_assets.devtools.daemon import wait_for
+from gwtm_assets.devtools.daemon import engine_messages, wait_for
 from gwtm_assets.notices.ligo import parse_ligo_notice
 from gwtm_assets.run_tags import WORKER_PID_TAG, WORKER_TAG
 from gwtm_assets.runtime.run_workers import RunWorkerPoolClient, default_address
@@ -42,12 +43,18 @@ def run_to_success(daemon, kafka, topic: str, notice: bytes, timeout_s: float = 
     return run_of(daemon, key)
 
 
-def engine_messages(daemon, run_id: str) -> list[str]:
-    records = daemon.instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
-    return [r.event_log_entry.dagster_event.message or "" for r in records]
+def stalled_run(daemon, kafka, topic: str, api_server, notice: bytes):
+    """Produce ``notice`` and return its record run once it is posting (the post stalls 20 s, then is cut off)."""
+    api_server.cut_post("post_alert", 1, stall_s=20)
+    arrived = api_server.posts_arrived("post_alert")
+    kafka.produce(topic, [notice])
+    wait_for(lambda: api_server.posts_arrived("post_alert") > arrived, 180, "the record being posted")
+    run = run_of(daemon, parse_ligo_notice(notice).partition_key)
+    assert run.status == DagsterRunStatus.STARTED
+    return run
 
 
-def test_runs_go_to_warm_workers_and_a_killed_worker_is_retried(stream, broker, api_server):  # noqa: F811
+def test_runs_go_to_warm_workers_and_a_killed_workers_run_is_resumed_in_a_new_one(stream, broker, api_server):  # noqa: F811
     daemon, ligo_topic, _ = stream
     daemon.start()
     pool = RunWorkerPoolClient(default_address(str(daemon.home)), token=POOL_TOKEN)
@@ -57,20 +64,18 @@ def test_runs_go_to_warm_workers_and_a_killed_worker_is_retried(stream, broker, 
     assert run.tags[WORKER_TAG] == "warm"
     # The worker exits with its run (a moment after the run's success is written, longer on a loaded machine).
     wait_for(lambda: not pool.alive(int(run.tags[WORKER_PID_TAG])), 30, "the worker exiting with its run")
-    assert any("Run handed to warm worker" in m for m in engine_messages(daemon, run.run_id))
+    assert any("Run handed to warm worker" in m for m in engine_messages(daemon.instance, run.run_id))
 
-    # S230518h's run takes seconds after its record (products, checks): kill its worker as soon as it has one.
+    # Killed while it posts its record (a worker dying while STARTING has no health check: start_timeout_seconds).
     slow = sample("S230518h-preliminary").read_bytes()
-    slow_key = parse_ligo_notice(slow).partition_key
-    broker.produce(ligo_topic, [slow])
-    killed = wait_for(lambda: (r := run_of(daemon, slow_key)) and r.tags.get(WORKER_PID_TAG), 180, "a worker pid")
+    victim = stalled_run(daemon, broker, ligo_topic, api_server, slow)
+    killed = victim.tags[WORKER_PID_TAG]
     os.kill(int(killed), signal.SIGKILL)
-    wait_for(lambda: len([r for r in daemon.runs() if r.tags.get("dagster/partition") == slow_key]) >= 2
-             and run_of(daemon, slow_key).status == DagsterRunStatus.SUCCESS, 300, "the retried run")  # fmt: skip
-    failed = [
-        r for r in daemon.runs() if r.tags.get("dagster/partition") == slow_key and r.status == DagsterRunStatus.FAILURE
-    ]
-    assert failed, "the killed worker's run is marked failed by run monitoring"
+    resumed = wait_for(lambda: (r := daemon.instance.get_run_by_id(victim.run_id)).is_finished and r, 300, "the run")
+    assert resumed.status == DagsterRunStatus.SUCCESS
+    assert resumed.tags[WORKER_PID_TAG] != killed and resumed.tags[WORKER_TAG] == "warm"
+    assert any("Run resumed in warm worker" in m for m in engine_messages(daemon.instance, victim.run_id))
+    assert not [r for r in daemon.runs() if r.tags.get("dagster/parent_run_id")], "resumed in place, not run again"
     assert pool.ping()["runs"] >= 3
     posted = [r.body["graceid"] for r in api_server.state.posted("post_alert")]
     assert posted.count("S230518h") == 1 and posted.count("MS181101ab") == 1
@@ -97,8 +102,22 @@ def test_without_the_pool_runs_start_in_a_new_process(stream, broker, api_server
     daemon.start(run_workers=False)
     run = run_to_success(daemon, broker, ligo_topic, sample("MS181101ab-preliminary").read_bytes())
     assert WORKER_TAG not in run.tags
-    assert any("Warm run workers unavailable" in m for m in engine_messages(daemon, run.run_id))
+    assert any("Warm run workers unavailable" in m for m in engine_messages(daemon.instance, run.run_id))
     assert len(api_server.state.posted("post_alert")) == 1
+
+    # The daemon and its code server killed with a cold run posting (a live code server fails a run whose process
+    # died itself): after the restart run monitoring resumes it in a new process of this host, one record.
+    launcher = daemon.instance.run_launcher
+    victim = stalled_run(daemon, broker, ligo_topic, api_server, sample("S230518h-preliminary").read_bytes())
+    killed = launcher.run_worker_pid(victim)
+    daemon.kill()
+    daemon.start(run_workers=False)
+    resumed = wait_for(lambda: (r := daemon.instance.get_run_by_id(victim.run_id)).is_finished and r, 300, "the run")
+    assert resumed.status == DagsterRunStatus.SUCCESS
+    assert launcher.run_worker_pid(resumed) != killed
+    assert any("Resuming the run in a new process" in m for m in engine_messages(daemon.instance, victim.run_id))
+    assert not [r for r in daemon.runs() if r.tags.get("dagster/parent_run_id")], "resumed in place, not run again"
+    assert [r.body["graceid"] for r in api_server.state.posted("post_alert")].count("S230518h") == 1
 
 
 def test_the_kubernetes_launcher_uses_the_same_pool(stream, broker, api_server, tmp_path):  # noqa: F811
@@ -113,7 +132,8 @@ def test_the_kubernetes_launcher_uses_the_same_pool(stream, broker, api_server, 
     run = run_to_success(daemon, broker, ligo_topic, sample("MS181101ab-preliminary").read_bytes())
     assert run.tags[WORKER_TAG] == "warm"
     assert any(
-        m.startswith("[K8sWarmRunLauncher] Run handed to warm worker") for m in engine_messages(daemon, run.run_id)
+        m.startswith("[K8sWarmRunLauncher] Run handed to warm worker")
+        for m in engine_messages(daemon.instance, run.run_id)
     )
 
 

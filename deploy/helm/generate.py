@@ -287,7 +287,7 @@ def instance_values() -> dict[str, Any]:
                 "enabled": True,
                 "pollIntervalSeconds": 5,
                 "startTimeoutSeconds": 300,
-                "maxResumeRunAttempts": 0,
+                "maxResumeRunAttempts": 2,  # a dead worker's run resumes in place, keeping its event's order
             },
             # Dead run pods only: outages are retried by failed_notice_recovery_sensor, and a 4xx is final.
             "runRetries": {"enabled": True, "maxRetries": 3, "retryOnAssetOrOpFailure": False},

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,6 +151,12 @@ class DagsterDaemon:
         """``(partition key, unix time)`` of every materialization of ``asset``."""
         records = self.instance.fetch_materializations(AssetKey(asset), limit=10_000).records
         return [(r.partition_key or "", r.timestamp) for r in records]
+
+
+def engine_messages(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The messages of a run's engine events (launched, handed to a worker, resumed), oldest first."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
+    return [r.event_log_entry.dagster_event.message or "" for r in records if r.event_log_entry.dagster_event]
 
 
 def instance_settled(instance: DagsterInstance) -> bool:

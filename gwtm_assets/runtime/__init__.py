@@ -12,15 +12,16 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
 
-- ``dagster._core.launcher`` (``LaunchRunContext``, ``CheckRunHealthResult``, ``WorkerStatus``) and
-  ``DefaultRunLauncher``'s health check: the launcher contract.
+- ``dagster._core.launcher`` (``LaunchRunContext``, ``ResumeRunContext``, ``CheckRunHealthResult``,
+  ``WorkerStatus``) and ``DefaultRunLauncher``'s health check: the launcher contract.
 - ``dagster._core.run_coordinator`` (``QueuedRunCoordinator``, ``SubmitRunContext``): the queue.
 - ``dagster._core.instance`` ``RunDomain`` and ``DagsterInstance.create_run``: tagging at creation;
   ``InstanceType`` and the in-memory storages, launcher and coordinator of ``DagsterInstance.ephemeral()``.
 - ``dagster._core.events.EngineEventData``, ``dagster._core.storage.dagster_run.DagsterRun``.
 - ``dagster._serdes`` (``ConfigurableClassData``, ``serialize_value``/``deserialize_value``): config and the
   instance reference handed to a worker.
-- ``dagster._cli.api._execute_run_command_body`` (what ``dagster api execute_run`` runs): a worker's body.
+- ``dagster._cli.api._execute_run_command_body`` and ``_resume_run_command_body`` (what ``dagster api
+  execute_run`` and ``resume_run`` run): a worker's body; ``dagster._grpc.types.ResumeRunArgs``: a cold resume.
 - ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.run_command``: the daemon
   (``tests/test_sensor_loop.py``, ``tests/test_daemon.py``).
 """

@@ -8,8 +8,12 @@ milliseconds instead of ~2 s. Runs tagged with one of ``cold_run_tags``
 launched as before by the launcher it extends: ``LocalRunLauncher`` here,
 ``K8sRunLauncher`` on Kubernetes (``gwtm_assets/run_launcher_k8s.py``), so no
 run is ever lost to a missing pool. Warm runs keep Dagster's run monitoring:
-their health is asked of the pool (is the worker pid alive?), and a worker
-that died is reported failed and retried like a lost run pod.
+their health is asked of the pool (is the worker pid alive?), and a run whose
+worker died is resumed in place (``max_resume_run_attempts``): a new worker,
+warm when the pool answers, runs the steps not yet done. The run keeps its
+place in its event's lane, so an event's later notices never post before it;
+a fresh run (Dagster's run retries) would queue behind them. Only when the
+resumes are spent is the run failed and retried.
 
 ``LocalRunLauncher``, the cold path on one host: Dagster's
 ``DefaultRunLauncher`` starts each run in a process spawned by the code server
@@ -17,8 +21,9 @@ but cannot report whether that process is still alive. If the
 daemon and code server are killed (OOM, node restart, ``kill -9``), their runs
 stay ``STARTED`` forever, and with the one-run-per-event queue limit the
 event's later notices wait behind them. This launcher answers Dagster's run
-monitoring: a run whose worker process is gone is marked failed, and the
-instance's run retries launch it again (the assets are idempotent).
+monitoring: a run whose worker process is gone is resumed in a new process
+(``dagster api resume_run``), then, when the resumes are spent, failed and
+launched again by the instance's run retries (the assets are idempotent).
 
 The worker's pid comes from the run's own "Started process for run" engine
 event. The check needs the daemon to see the code server's processes: the same
@@ -27,13 +32,16 @@ host, or a shared PID namespace (``pid: service:...`` in docker compose).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance, DefaultRunLauncher, Field, Noneable, StringSource
 from dagster._core.events import EngineEventData
-from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, WorkerStatus
+from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, ResumeRunContext, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._grpc.types import ResumeRunArgs
 from dagster._serdes import ConfigurableClassData, serialize_value
 
 from ..run_tags import COLD_RUN_TAGS, WORKER_PID_TAG, WORKER_STARTED_TAG, WORKER_TAG
@@ -71,6 +79,27 @@ class LocalRunLauncher(DefaultRunLauncher):
             WorkerStatus.FAILED, f"run worker pid {pid} is gone (daemon or code server killed?)", run_worker_id=str(pid)
         )
 
+    @property
+    def supports_resume_run(self) -> bool:
+        return True
+
+    def resume_run(self, context: ResumeRunContext) -> None:
+        """``dagster api resume_run`` in a new process of this host; its pid is reported at once, so the next health
+        check asks after the new worker, not the dead one."""
+        run = context.dagster_run
+        if run.job_code_origin is None:
+            raise ValueError(f"run {run.run_id} has no code origin to resume it from")
+        args = ResumeRunArgs(run.job_code_origin, run.run_id, self._instance.get_ref(), set_exit_code_on_failure=True)
+        # The code location's interpreter, as its server starts runs (the origin's entry point relies on PATH).
+        python = run.job_code_origin.executable_path or sys.executable
+        worker = subprocess.Popen([python, "-m", "dagster", "api", "resume_run", serialize_value(args)])
+        self._instance.report_engine_event(
+            f"Resuming the run in a new process, pid {worker.pid} (attempt {context.resume_attempt_number})",
+            run,
+            EngineEventData({"pid": str(worker.pid)}),
+            cls=self.__class__,
+        )
+
 
 WARM_CONFIG = {
     "address": Field(
@@ -106,31 +135,49 @@ class WarmWorkers:
             token=GWTMSettings().run_workers_token,
         )
 
+    def _hand_to_pool(self, run: DagsterRun, resume: bool = False) -> bool:
+        """Whether a warm worker took ``run`` (to resume it, with ``resume``); if not, an engine event says why."""
+        pool = self.pool
+        doing = "resuming" if resume else "launching"
+        try:
+            pid, started = pool.launch(run.run_id, serialize_value(self._instance.get_ref()), resume=resume)
+        except PoolUnavailable as exc:
+            self._instance.report_engine_event(
+                f"Warm run workers unavailable ({exc}); {doing} the run in a new process instead",
+                run,
+                cls=self.__class__,
+            )
+            return False
+        tags = {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)}
+        if started is not None:
+            tags[WORKER_STARTED_TAG] = str(started)
+        self._instance.add_run_tags(run.run_id, tags)
+        self._instance.report_engine_event(
+            f"Run {'resumed in' if resume else 'handed to'} warm worker pid {pid} ({pool.address})",
+            run,
+            EngineEventData({"pid": str(pid), "pool": pool.address}),
+            cls=self.__class__,
+        )
+        return True
+
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        if not any(tag in run.tags for tag in self.cold_run_tags):
-            pool = self.pool
-            try:
-                pid, started = pool.launch(run.run_id, serialize_value(self._instance.get_ref()))
-            except PoolUnavailable as exc:
-                self._instance.report_engine_event(
-                    f"Warm run workers unavailable ({exc}); launching the run in a new process instead",
-                    run,
-                    cls=self.__class__,
-                )
-            else:
-                tags = {WORKER_TAG: "warm", WORKER_PID_TAG: str(pid)}
-                if started is not None:
-                    tags[WORKER_STARTED_TAG] = str(started)
-                self._instance.add_run_tags(run.run_id, tags)
-                self._instance.report_engine_event(
-                    f"Run handed to warm worker pid {pid} ({pool.address})",
-                    run,
-                    EngineEventData({"pid": str(pid), "pool": pool.address}),
-                    cls=self.__class__,
-                )
+        if any(tag in run.tags for tag in self.cold_run_tags) or not self._hand_to_pool(run):
+            super().launch_run(context)  # type: ignore[misc]
+
+    @property
+    def supports_resume_run(self) -> bool:
+        return True
+
+    def resume_run(self, context: ResumeRunContext) -> None:
+        """A warm run resumes in a new warm worker; a cold run, and a warm one while the pool is down, as the base
+        launcher resumes (a new process here, a Job on Kubernetes), its health checked as the base checks it."""
+        run = context.dagster_run
+        if run.tags.get(WORKER_TAG) == "warm":
+            if self._hand_to_pool(run, resume=True):
                 return
-        super().launch_run(context)  # type: ignore[misc]
+            self._instance.add_run_tags(run.run_id, {WORKER_TAG: "cold"})
+        super().resume_run(context)  # type: ignore[misc]
 
     @property
     def supports_check_run_worker_health(self) -> bool:

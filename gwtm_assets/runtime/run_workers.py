@@ -14,6 +14,7 @@ The pool listens on a Unix socket (single host; ``unix:@name`` is abstract) or T
 next to the code server, from the same image). One JSON object per line::
 
     {"op": "launch", "run_id": ..., "instance_ref": <serialized InstanceRef>} -> {"pid": 123, "started": 4567}
+    {"op": "resume", "run_id": ..., "instance_ref": ...} -> the same    (a run whose worker died, from its last step)
     {"op": "alive", "pid": 123, "started": 4567} -> {"alive": true}   (the same process: pid and start time)
     {"op": "interrupt", "pid": 123}  -> {"interrupted": true}    (SIGINT: Dagster cancels the run)
     {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N}
@@ -156,9 +157,11 @@ class RunWorkerPoolClient:
             raise PoolUnavailable(f"run-worker pool at {self.address}: {answer['error']}")
         return answer
 
-    def launch(self, run_id: str, serialized_instance_ref: str) -> tuple[int, int | None]:
-        """The worker's pid and start time (``process_start_ticks``)."""
-        answer = self.request({"op": "launch", "run_id": run_id, "instance_ref": serialized_instance_ref})
+    def launch(self, run_id: str, serialized_instance_ref: str, resume: bool = False) -> tuple[int, int | None]:
+        """The worker's pid and start time (``process_start_ticks``); ``resume``: the run's steps not yet done."""
+        answer = self.request(
+            {"op": "resume" if resume else "launch", "run_id": run_id, "instance_ref": serialized_instance_ref}
+        )
         return int(answer["pid"]), answer.get("started")
 
     def alive(self, pid: int, started: int | None = None) -> bool:
@@ -171,10 +174,11 @@ class RunWorkerPoolClient:
         return self.request({"op": "ping"})
 
 
-def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
-    """Execute one run in this (forked) process as ``dagster api execute_run`` does; the exit code."""
+def run_in_worker(run_id: str, serialized_instance_ref: str, resume: bool = False) -> int:
+    """Execute one run in this (forked) process as ``dagster api execute_run`` does, or with ``resume`` as
+    ``dagster api resume_run`` (run monitoring resuming a run whose worker died); the exit code."""
     from dagster import DagsterInstance
-    from dagster._cli.api import _execute_run_command_body
+    from dagster._cli.api import _execute_run_command_body, _resume_run_command_body
     from dagster._core.instance.ref import InstanceRef
     from dagster._serdes import deserialize_value
 
@@ -187,7 +191,8 @@ def run_in_worker(run_id: str, serialized_instance_ref: str) -> int:
         if run is not None and run.tags.get(STAGE_TAG) == PRODUCTS_STAGE:
             # On a busy host the records' runs get the CPU first: the products of earlier notices only wait.
             os.nice(PRODUCTS_NICENESS)
-        return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
+        body = _resume_run_command_body if resume else _execute_run_command_body
+        return body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
 
 
 def preload(modules: Iterable[str]) -> list[str]:
@@ -274,8 +279,8 @@ class RunWorkerPool:
         if not self.authorized(message, peer):
             return {"error": "unauthorized: this pool requires RUN_WORKERS_TOKEN"}
         op = message.get("op")
-        if op == "launch":
-            pid = self.fork_worker(str(message["run_id"]), str(message["instance_ref"]))
+        if op in ("launch", "resume"):
+            pid = self.fork_worker(str(message["run_id"]), str(message["instance_ref"]), resume=op == "resume")
             return {"pid": pid, "started": process_start_ticks(pid)}
         if op == "alive":
             pid = int(str(message["pid"]))
@@ -292,7 +297,7 @@ class RunWorkerPool:
             return {"pid": os.getpid(), "preloaded": self.preloaded, "runs": self.runs, "workers": len(self.workers)}
         return {"error": f"unknown op {op!r}"}
 
-    def fork_worker(self, run_id: str, serialized_instance_ref: str) -> int:
+    def fork_worker(self, run_id: str, serialized_instance_ref: str, resume: bool = False) -> int:
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -300,7 +305,7 @@ class RunWorkerPool:
                 self.server.socket.close()  # type: ignore[attr-defined]  # a TCPServer or UnixStreamServer
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                code = run_in_worker(run_id, serialized_instance_ref)
+                code = run_in_worker(run_id, serialized_instance_ref, resume)
             except BaseException:  # logged, then the worker exits: never back into the pool's loop
                 logger.exception("run worker for %s failed", run_id)
             finally:
@@ -309,7 +314,7 @@ class RunWorkerPool:
                 os._exit(code)
         self.workers[pid] = run_id
         self.runs += 1
-        logger.info("run %s: worker pid %d", run_id, pid)
+        logger.info("run %s: worker pid %d%s", run_id, pid, " (resumed)" if resume else "")
         return pid
 
     def reap(self) -> None:
