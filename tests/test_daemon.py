@@ -173,12 +173,13 @@ def test_daemon_killed_while_a_record_is_posted_loses_nothing_posts_nothing_twic
     resumes that run in place, so it posts before the event's later notices, which queued behind it meanwhile. A
     fresh run (Dagster's run retries) would queue behind them and post the Preliminary after the Retraction."""
     daemon, ligo_topic, _ = stream
-    api_server.cut_post("post_alert", 2, stall_s=20)  # the Preliminary's post: cut off, unstored, after the kill
+    # The Preliminary's post: stalls, and is cut off unstored after the kill.
+    api_server.cut_post("post_alert", 20, graceid="MS181101ab", alert_type="Preliminary")
     daemon.start()
     broker.produce(ligo_topic, ligo_notices())
-    wait_for(lambda: api_server.posts_arrived("post_alert") >= 2, 240, "the second record on its way")
+    wait_for(lambda: api_server.posts_cut("post_alert"), 240, "the second record on its way")
     daemon.kill()
-    assert records_posted(api_server) == 1
+    assert alert_types(api_server).get("MS181101ab") == ["EarlyWarning"]
 
     daemon.start()
     wait_for(lambda: records_posted(api_server) >= EXPECTED_RECORDS, 420, "every record posted after the restart")
@@ -192,7 +193,8 @@ def test_daemon_killed_while_a_record_is_posted_loses_nothing_posts_nothing_twic
     assert not [r for r in daemon.runs() if "dagster/parent_run_id" in r.tags]
     resumed = [r for r in daemon.runs() if RESUME_RUN_LOG_MESSAGE in engine_messages(daemon.instance, r.run_id)]
     records_resumed = [r.tags["dagster/partition"] for r in resumed if r.tags.get(STAGE_TAG) != PRODUCTS_STAGE]
-    assert [key.split("-")[1] for key in records_resumed] == ["Preliminary"], resumed
+    # (S230518h's may be too: its own lane, killed before or after its steps finished)
+    assert "MS181101ab-Preliminary" in {key.rsplit("-", 1)[0] for key in records_resumed}, records_resumed
 
 
 def test_api_outage_delays_records_but_loses_none(stream, broker, api_server):

@@ -45,10 +45,10 @@ def run_to_success(daemon, kafka, topic: str, notice: bytes, timeout_s: float = 
 
 def stalled_run(daemon, kafka, topic: str, api_server, notice: bytes):
     """Produce ``notice`` and return its record run once it is posting (the post stalls 20 s, then is cut off)."""
-    api_server.cut_post("post_alert", 1, stall_s=20)
-    arrived = api_server.posts_arrived("post_alert")
+    cut = api_server.posts_cut("post_alert")
+    api_server.cut_post("post_alert", 20)
     kafka.produce(topic, [notice])
-    wait_for(lambda: api_server.posts_arrived("post_alert") > arrived, 180, "the record being posted")
+    wait_for(lambda: api_server.posts_cut("post_alert") > cut, 180, "the record being posted")
     run = run_of(daemon, parse_ligo_notice(notice).partition_key)
     assert run.status == DagsterRunStatus.STARTED
     return run

@@ -105,10 +105,10 @@ class ApiState:
     session_offset: timedelta = timedelta(hours=-5)
     doi_requests: int = 0
     dropped_replies: dict[str, int] = field(default_factory=dict)
-    #: route -> (which POST to it is cut off, 1-based; seconds it stalls first)
-    cut_posts: dict[str, tuple[int, float]] = field(default_factory=dict)
-    #: every POST received, by route, before it is answered (or cut off)
-    post_arrivals: dict[str, int] = field(default_factory=dict)
+    #: route -> (the fields a POST's body must have to be cut off, seconds it stalls first); one POST each
+    cut_posts: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    #: POSTs cut off so far, by route
+    posts_cut: dict[str, int] = field(default_factory=dict)
 
     def stored_time(self, value: Any) -> str:
         """A time as the database stores it: naive, an offset converted to the session's zone."""
@@ -158,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return self._answer(400, {"message": "body is not JSON"}, route, query, raw.decode(errors="replace"))
-        if self.command == "POST" and self._cut_off(route):
+        if self.command == "POST" and self._cut_off(route, body):
             return
         status, payload = self._route(route, query, body)
         if self.command == "POST" and status == 200 and self._drop_reply(route):
@@ -168,13 +168,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(status, payload, route, query, body)
 
-    def _cut_off(self, route: str) -> bool:
-        """Count the POST; the one :meth:`GWTMApiTestServer.cut_post` names stalls, then closes unanswered, unstored."""
+    def _cut_off(self, route: str, body: Any) -> bool:
+        """The POST :meth:`GWTMApiTestServer.cut_post` names stalls, then its connection closes: unanswered, unstored."""
         with self.state.lock:
-            arrived = self.state.post_arrivals[route] = self.state.post_arrivals.get(route, 0) + 1
-            nth, stall_s = self.state.cut_posts.get(route, (0, 0.0))
-        if arrived != nth:
-            return False
+            fields, stall_s = self.state.cut_posts.get(route, (None, 0.0))
+            if fields is None or not isinstance(body, dict) or any(body.get(k) != v for k, v in fields.items()):
+                return False
+            del self.state.cut_posts[route]
+            self.state.posts_cut[route] = self.state.posts_cut.get(route, 0) + 1
         time.sleep(stall_s)
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
@@ -356,16 +357,16 @@ class GWTMApiTestServer:
         with self.state.lock:
             self.state.dropped_replies[route] = times
 
-    def cut_post(self, route: str, nth: int, stall_s: float) -> None:
-        """The ``nth`` POST to ``route`` (counting from now on) stalls ``stall_s``, then the connection is closed: never
-        stored, never answered (a client killed meanwhile never posted it)."""
+    def cut_post(self, route: str, stall_s: float, **fields: Any) -> None:
+        """The next POST to ``route`` whose body has ``fields`` stalls ``stall_s``, then its connection is closed:
+        never stored, never answered (a client killed meanwhile never posted it)."""
         with self.state.lock:
-            self.state.cut_posts[route] = (self.state.post_arrivals.get(route, 0) + nth, stall_s)
+            self.state.cut_posts[route] = (fields, stall_s)
 
-    def posts_arrived(self, route: str) -> int:
-        """POSTs to ``route`` received so far, answered or not."""
+    def posts_cut(self, route: str) -> int:
+        """POSTs to ``route`` cut off so far (counted when they arrive)."""
         with self.state.lock:
-            return self.state.post_arrivals.get(route, 0)
+            return self.state.posts_cut.get(route, 0)
 
     def __enter__(self) -> Self:
         return self.start()
