@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -26,7 +28,7 @@ from dagster import DagsterInstance, RunsFilter
 from gwtm_assets.devtools.daemon import instance_idle, instance_settled
 from gwtm_assets.devtools.daemon import wait_for as poll
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer
-from gwtm_assets.devtools.tansu import TansuBroker, free_port
+from gwtm_assets.devtools.tansu import TansuBroker
 
 from .conftest import ADMIN_TOKEN, sample
 from .container_stack import IMAGE, REPO, base_images, build_image, run, timed
@@ -102,10 +104,31 @@ def all_ready(components: tuple[str, ...]) -> bool:
 
 
 def describe() -> str:
-    """What an operator would look at first: the pods and the last events."""
+    """What an operator would look at first: the pods, the last events, the last words of a restarted container."""
     got = kubectl("get", "pods", "-o", "wide", check=False)
     events = kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)
-    return got.stdout + "\n" + "\n".join(events.stdout.splitlines()[-15:])
+    said = []
+    for pod in pods():
+        if any(status.get("restartCount") for status in pod["status"].get("containerStatuses", [])):
+            name = pod["metadata"]["name"]
+            logs = kubectl("logs", name, "--previous", "--tail=15", check=False)
+            said.append(f"--- {name}, before its last restart:\n{logs.stdout}{logs.stderr}")
+    return got.stdout + "\n" + "\n".join(events.stdout.splitlines()[-15:]) + "\n" + "\n".join(said)
+
+
+def listen_port(low: int = 20000, high: int = 30000) -> int:
+    """A loopback port for a pod to listen on later (host network): free now, below the kernel's ephemeral range so
+    no outgoing connection takes it meanwhile (a port from bind(0) is in that range, and a pod crash-looped), and
+    below the NodePort range."""
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(low, min(high, first_ephemeral)), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {low}-{min(high, first_ephemeral)}")
 
 
 def secret_value(name: str, key: str) -> str:
@@ -146,7 +169,9 @@ class Listeners:
 
     def __init__(self, api: GWTMApiTestServer, broker: TansuBroker, s3: MotoS3Server, workdir: Path) -> None:
         self.api, self.broker, self.s3, self.workdir = api, broker, s3, workdir
-        self.ports = {name: free_port() for name in ("postgresql", "codeServer", "webserver", "runWorkers", "metrics")}
+        self.ports = {
+            name: listen_port() for name in ("postgresql", "codeServer", "webserver", "runWorkers", "metrics")
+        }
         self.values_file = workdir / "test-values.yaml"
         self._instance: DagsterInstance | None = None
 
