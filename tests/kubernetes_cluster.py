@@ -241,44 +241,44 @@ def listeners_on_cluster(workdir: Path, timings: dict[str, float]) -> Iterator[L
         timed("images into containerd", timings, cluster, "load", IMAGE, POSTGRES_IMAGE, timeout=900)
         with GWTMApiTestServer(admin_token=ADMIN_TOKEN) as api:
             broker, s3 = TansuBroker(), MotoS3Server()
-            for topic in (LIGO_TOPIC, ICECUBE_TOPIC):
-                broker.create_topic(topic)
-            boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-2", aws_access_key_id="test",
-                         aws_secret_access_key="test").create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})  # fmt: skip
-            listeners = Listeners(api, broker, s3, workdir)
-            ports = listeners.ports
-            # The production secret, as gwtm-helm names it and its keys (the Kafka client empty: a plain broker).
-            kubectl("create", "namespace", NAMESPACE)
-            kubectl("create", "secret", "generic", "gwtm-listener-secrets", "--from-literal=kafka-client-id=",
-                        "--from-literal=kafka-client-secret=", f"--from-literal=api-token={ADMIN_TOKEN}",
-                        "--from-literal=aws-access-key-id=test", "--from-literal=aws-secret-access-key=test")  # fmt: skip
-            endpoints = {
-                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest",
-                "API_BASE": api.base, "AWS_ENDPOINT_URL": s3.endpoint_url, "DRY_RUN": "false",
-                "WRITE_TO_STORAGE": "true",
-            }  # fmt: skip
-            # This node has 2 cores: requests as the chart's would not fit beside the control plane.
-            small = {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}}
-            values = {
-                "image": {"tag": "latest", "pullPolicy": "IfNotPresent"},
-                "hostNetwork": True,
-                "kubernetesApiServer": "127.0.0.1:6443",
-                "extraEnv": [{"name": k, "value": v} for k, v in endpoints.items()],
-                "postgresql": {**small, "port": ports["postgresql"], "persistence": {"enabled": False}},
-                **{component: {**small, "port": ports[component]}
-                   for component in ("codeServer", "webserver", "runWorkers", "metrics")},
-                "daemon": small,
-                "runPods": small,
-            }  # fmt: skip
-            listeners.values_file.write_text(yaml.safe_dump(values))
-            install = time.monotonic()
-            helm("install", RELEASE, str(REPO / "deploy/helm/gwtm"),
-                     "-f", str(REPO / "deploy/helm/gwtm/values-s3.yaml"), "-f", str(listeners.values_file))  # fmt: skip
-            wait_for(lambda: all_ready(COMPONENTS), 420, "every pod Ready")
-            timings["helm install to every pod Ready"] = round(time.monotonic() - install, 1)
-            timings["set-up in all"] = round(time.monotonic() - started, 1)
-            try:
+            try:  # stopped however far the set-up got
+                for topic in (LIGO_TOPIC, ICECUBE_TOPIC):
+                    broker.create_topic(topic)
+                boto3.client("s3", endpoint_url=s3.endpoint_url, region_name="us-east-2", aws_access_key_id="test",
+                             aws_secret_access_key="test").create_bucket(
+                    Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})  # fmt: skip
+                listeners = Listeners(api, broker, s3, workdir)
+                ports = listeners.ports
+                # The production secret, as gwtm-helm names it and its keys (the Kafka client empty: a plain broker).
+                kubectl("create", "namespace", NAMESPACE)
+                kubectl("create", "secret", "generic", "gwtm-listener-secrets", "--from-literal=kafka-client-id=",
+                            "--from-literal=kafka-client-secret=", f"--from-literal=api-token={ADMIN_TOKEN}",
+                            "--from-literal=aws-access-key-id=test", "--from-literal=aws-secret-access-key=test")  # fmt: skip
+                endpoints = {
+                    "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_OFFSET_RESET": "earliest",
+                    "API_BASE": api.base, "AWS_ENDPOINT_URL": s3.endpoint_url, "DRY_RUN": "false",
+                    "WRITE_TO_STORAGE": "true",
+                }  # fmt: skip
+                # This node has 2 cores: requests as the chart's would not fit beside the control plane.
+                small = {"resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}}
+                values = {
+                    "image": {"tag": "latest", "pullPolicy": "IfNotPresent"},
+                    "hostNetwork": True,
+                    "kubernetesApiServer": "127.0.0.1:6443",
+                    "extraEnv": [{"name": k, "value": v} for k, v in endpoints.items()],
+                    "postgresql": {**small, "port": ports["postgresql"], "persistence": {"enabled": False}},
+                    **{component: {**small, "port": ports[component]}
+                       for component in ("codeServer", "webserver", "runWorkers", "metrics")},
+                    "daemon": small,
+                    "runPods": small,
+                }  # fmt: skip
+                listeners.values_file.write_text(yaml.safe_dump(values))
+                install = time.monotonic()
+                helm("install", RELEASE, str(REPO / "deploy/helm/gwtm"),
+                         "-f", str(REPO / "deploy/helm/gwtm/values-s3.yaml"), "-f", str(listeners.values_file))  # fmt: skip
+                wait_for(lambda: all_ready(COMPONENTS), 420, "every pod Ready")
+                timings["helm install to every pod Ready"] = round(time.monotonic() - install, 1)
+                timings["set-up in all"] = round(time.monotonic() - started, 1)
                 yield listeners
             finally:
                 broker.stop()

@@ -162,3 +162,23 @@ users: [{name: none, user: {token: none}}]
 contexts: [{name: none, context: {cluster: none, user: none}}]
 current-context: none
 """
+
+
+def test_the_kubernetes_launcher_loads_in_a_pod_without_a_token_and_says_why_it_cannot_create_a_job(tmp_path):
+    """With resumes on, Dagster builds the launcher in every process that opens the instance: the pool's workers,
+    the code server and the metrics exporter get no service-account token, and must still open it."""
+    from dagster import DagsterInstance, DagsterRun
+    from kubernetes.config.incluster_config import SERVICE_TOKEN_FILENAME
+
+    from gwtm_assets.runtime.run_launcher_k8s import NoClusterCredentials
+
+    assert not Path(SERVICE_TOKEN_FILENAME).exists(), "this test needs a process without a token"
+    incluster = K8S_LAUNCHER.replace("    load_incluster_config: false\n    kubeconfig_file: {kubeconfig}\n", "")
+    (tmp_path / "dagster.yaml").write_text(
+        f"{incluster}\nrun_monitoring:\n  enabled: true\n  max_resume_run_attempts: 2\n"
+    )
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        launcher = instance.run_launcher
+        assert launcher.supports_resume_run and launcher.credentials_missing
+        with pytest.raises(NoClusterCredentials, match="no service-account token"):
+            launcher._launch_k8s_job_with_args("dagster-run-x", ["true"], DagsterRun(job_name="job", run_id="x"))

@@ -8,17 +8,44 @@ and every run while the pool cannot be reached get a Kubernetes Job from
 ``K8sRunLauncher`` as before, with its health check. Configured as the Helm
 values' ``CustomRunLauncher``: K8sRunLauncher's options plus ``address`` and
 ``cold_run_tags``. Needs ``dagster-k8s`` (the image's ``deploy`` extra).
+
+With ``max_resume_run_attempts`` above 0 Dagster builds the run launcher in
+every process that opens the instance, also the pods that never talk to the
+cluster and so get no service-account token (the pool and its workers, the
+code server, the metrics exporter). ``K8sRunLauncher`` loads the in-cluster
+credentials when it is built; here, in a process without them, it is built
+without, and only a Job it would launch fails, naming why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import dagster_k8s.launcher
+from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClassData
 from dagster_k8s import K8sRunLauncher
+from kubernetes.config.incluster_config import SERVICE_TOKEN_FILENAME
 
 from .run_launcher import WARM_CONFIG, WarmWorkers
+
+
+class NoClusterCredentials(RuntimeError):
+    """This process was given no service-account token, so it cannot create a Job."""
+
+
+@contextmanager
+def _without_cluster_credentials() -> Iterator[None]:
+    """Build a ``K8sRunLauncher`` without loading the in-cluster configuration it would fail to find."""
+    load = dagster_k8s.launcher.load_kubernetes_config
+    dagster_k8s.launcher.load_kubernetes_config = lambda **_: None
+    try:
+        yield
+    finally:
+        dagster_k8s.launcher.load_kubernetes_config = load
 
 
 class K8sWarmRunLauncher(WarmWorkers, K8sRunLauncher):
@@ -31,8 +58,23 @@ class K8sWarmRunLauncher(WarmWorkers, K8sRunLauncher):
         cold_run_tags: Sequence[str] | None = None,
         **k8s_config: Any,
     ) -> None:
-        super().__init__(inst_data=inst_data, **k8s_config)
+        self.credentials_missing = k8s_config.get("load_incluster_config", True) and not os.path.exists(
+            SERVICE_TOKEN_FILENAME
+        )
+        if self.credentials_missing:
+            with _without_cluster_credentials():
+                super().__init__(inst_data=inst_data, **k8s_config)
+        else:
+            super().__init__(inst_data=inst_data, **k8s_config)
         self._configure_warm_workers(address, cold_run_tags)
+
+    def _launch_k8s_job_with_args(self, job_name: str, args: Sequence[str] | None, run: DagsterRun) -> None:
+        if self.credentials_missing:
+            raise NoClusterCredentials(
+                f"cannot create Job {job_name} for run {run.run_id}: this pod has no service-account token "
+                f"({SERVICE_TOKEN_FILENAME}); runs are launched by the daemon"
+            )
+        super()._launch_k8s_job_with_args(job_name, args, run)
 
     @classmethod
     def config_type(cls) -> dict:
