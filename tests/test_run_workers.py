@@ -54,6 +54,15 @@ def stalled_run(daemon, kafka, topic: str, api_server, notice: bytes):
     return run
 
 
+def resumed_in_place(daemon, victim, how: str):
+    """``victim``'s run once it finished: a success, resumed (an engine event says ``how``), not run again."""
+    run = wait_for(lambda: (r := daemon.instance.get_run_by_id(victim.run_id)).is_finished and r, 300, "the run")
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert any(how in m for m in engine_messages(daemon.instance, victim.run_id))
+    assert not [r for r in daemon.runs() if r.tags.get("dagster/parent_run_id")], "resumed in place, not run again"
+    return run
+
+
 def test_runs_go_to_warm_workers_and_a_killed_workers_run_is_resumed_in_a_new_one(stream, broker, api_server):  # noqa: F811
     daemon, ligo_topic, _ = stream
     daemon.start()
@@ -71,11 +80,8 @@ def test_runs_go_to_warm_workers_and_a_killed_workers_run_is_resumed_in_a_new_on
     victim = stalled_run(daemon, broker, ligo_topic, api_server, slow)
     killed = victim.tags[WORKER_PID_TAG]
     os.kill(int(killed), signal.SIGKILL)
-    resumed = wait_for(lambda: (r := daemon.instance.get_run_by_id(victim.run_id)).is_finished and r, 300, "the run")
-    assert resumed.status == DagsterRunStatus.SUCCESS
+    resumed = resumed_in_place(daemon, victim, "Run resumed in warm worker")
     assert resumed.tags[WORKER_PID_TAG] != killed and resumed.tags[WORKER_TAG] == "warm"
-    assert any("Run resumed in warm worker" in m for m in engine_messages(daemon.instance, victim.run_id))
-    assert not [r for r in daemon.runs() if r.tags.get("dagster/parent_run_id")], "resumed in place, not run again"
     assert pool.ping()["runs"] >= 3
     posted = [r.body["graceid"] for r in api_server.state.posted("post_alert")]
     assert posted.count("S230518h") == 1 and posted.count("MS181101ab") == 1
@@ -112,11 +118,8 @@ def test_without_the_pool_runs_start_in_a_new_process(stream, broker, api_server
     killed = launcher.run_worker_pid(victim)
     daemon.kill()
     daemon.start(run_workers=False)
-    resumed = wait_for(lambda: (r := daemon.instance.get_run_by_id(victim.run_id)).is_finished and r, 300, "the run")
-    assert resumed.status == DagsterRunStatus.SUCCESS
+    resumed = resumed_in_place(daemon, victim, "Resuming the run in a new process")
     assert launcher.run_worker_pid(resumed) != killed
-    assert any("Resuming the run in a new process" in m for m in engine_messages(daemon.instance, victim.run_id))
-    assert not [r for r in daemon.runs() if r.tags.get("dagster/parent_run_id")], "resumed in place, not run again"
     assert [r.body["graceid"] for r in api_server.state.posted("post_alert")].count("S230518h") == 1
 
 

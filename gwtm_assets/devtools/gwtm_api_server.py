@@ -163,8 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = self._route(route, query, body)
         if self.command == "POST" and status == 200 and self._drop_reply(route):
             self._record(status, route, query, body)  # stored and recorded; the client never hears
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self._hang_up()
             return
         self._answer(status, payload, route, query, body)
 
@@ -177,9 +176,13 @@ class _Handler(BaseHTTPRequestHandler):
             del self.state.cut_posts[route]
             self.state.posts_cut[route] = self.state.posts_cut.get(route, 0) + 1
         time.sleep(stall_s)
+        self._hang_up()
+        return True
+
+    def _hang_up(self) -> None:
+        """Close the connection without an answer."""
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
-        return True
 
     def _drop_reply(self, route: str) -> bool:
         with self.state.lock:

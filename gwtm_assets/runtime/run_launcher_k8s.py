@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import dagster_k8s.launcher
@@ -61,10 +61,7 @@ class K8sWarmRunLauncher(WarmWorkers, K8sRunLauncher):
         self.credentials_missing = k8s_config.get("load_incluster_config", True) and not os.path.exists(
             SERVICE_TOKEN_FILENAME
         )
-        if self.credentials_missing:
-            with _without_cluster_credentials():
-                super().__init__(inst_data=inst_data, **k8s_config)
-        else:
+        with _without_cluster_credentials() if self.credentials_missing else nullcontext():
             super().__init__(inst_data=inst_data, **k8s_config)
         self._configure_warm_workers(address, cold_run_tags)
 
