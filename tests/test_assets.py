@@ -4,9 +4,16 @@ import json
 import time
 
 import pytest
-from dagster import DagsterInstance, build_asset_context, materialize
+from dagster import (
+    DagsterExecutionInterruptedError,
+    DagsterInstance,
+    DagsterRunStatus,
+    build_asset_context,
+    materialize,
+)
 
 from gwtm_assets.assets import LIGO_ASSETS, icecube, ligo
+from gwtm_assets.assets.common import retried_asset
 from gwtm_assets.definitions import build_definitions
 from gwtm_assets.ingest import ingest_files
 from gwtm_assets.io.object_store import LocalObjectStore
@@ -45,6 +52,29 @@ def test_definitions_load_with_every_asset_and_check():
     }
     # api_record needs only the notice and the sky map statistics: it never waits for products.
     assert {k.to_user_string() for k in graph.get(ligo.api_record.key).parent_keys} == {"raw_alert", "skymap"}
+
+
+@pytest.mark.parametrize("terminated", [True, False], ids=["terminated", "pod-stopped"])
+def test_an_interrupted_step_ends_when_the_run_was_terminated_and_is_retried_otherwise(terminated):
+    """Dagster retries an interrupted step that has a retry policy; an operator's terminate must end the run."""
+    attempts = []
+
+    @retried_asset()
+    def posting(context):
+        attempts.append(context.retry_number)
+        if len(attempts) == 1:
+            if terminated:  # what the launcher's terminate does before it interrupts the worker
+                context.instance.report_run_canceling(context.run)
+            raise DagsterExecutionInterruptedError()
+        return 1
+
+    instance = DagsterInstance.ephemeral()
+    result = materialize([posting], instance=instance, raise_on_error=False)
+    status = instance.get_run_by_id(result.run_id).status
+    if terminated:
+        assert (attempts, status) == ([0], DagsterRunStatus.CANCELED)
+    else:
+        assert (attempts, status) == ([0, 1], DagsterRunStatus.SUCCESS)
 
 
 @pytest.mark.slow

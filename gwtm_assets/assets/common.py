@@ -1,12 +1,23 @@
 """What the assets of a ``gw_alerts`` partition share: the values passed between them, their decorators, the
 retry policy and the partition check."""
 
+import functools
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetExecutionContext, Backoff, RetryPolicy, asset
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Backoff,
+    DagsterError,
+    DagsterExecutionInterruptedError,
+    DagsterRunStatus,
+    RetryPolicy,
+    asset,
+)
 
 from ..partitions import gw_alert_partitions
 from ..science.skymap import MultiOrderSkyMap, SkymapStatistics
@@ -38,6 +49,52 @@ def elapsed_ms(started: float) -> float:
     return round(1000 * (time.perf_counter() - started), 1)
 
 
+class RunTerminated(DagsterError, DagsterExecutionInterruptedError):
+    """An operator's terminate that reached a step with a retry policy.
+
+    Dagster turns an interrupt inside such a step into a retry (``op_execution_error_boundary``): a run terminated
+    while its record was posted would post again and end SUCCESS. As a ``DagsterError`` this passes that boundary
+    unchanged; as an interrupt it ends the run CANCELED, as it would end a step without a policy.
+    """
+
+
+def _terminated(interrupt: DagsterExecutionInterruptedError) -> RunTerminated | None:
+    """The error to end the step with when ``interrupt`` is the operator's terminate (the run is CANCELING), else
+    None: a SIGTERM nobody asked for (a pod stopped) is still retried, as the policy says."""
+    context = AssetExecutionContext.get()
+    run = context.instance.get_run_by_id(context.run.run_id)
+    if run is None or run.status not in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
+        return None
+    return RunTerminated(f"run {run.run_id} was terminated during {context.op_def.name} ({interrupt!r})")
+
+
+def retried_asset(**asset_args: Any) -> Callable:
+    """``@asset`` retrying transient failures (``TRANSIENT_RETRY``), and ending, not retrying, when terminated."""
+
+    def decorate(compute_fn: Callable) -> Any:
+        if inspect.isgeneratorfunction(compute_fn):
+
+            @functools.wraps(compute_fn)
+            def compute(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from compute_fn(*args, **kwargs))
+                except DagsterExecutionInterruptedError as interrupt:
+                    raise (_terminated(interrupt) or interrupt) from interrupt
+
+        else:
+
+            @functools.wraps(compute_fn)
+            def compute(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return compute_fn(*args, **kwargs)
+                except DagsterExecutionInterruptedError as interrupt:
+                    raise (_terminated(interrupt) or interrupt) from interrupt
+
+        return asset(retry_policy=TRANSIENT_RETRY, **asset_args)(compute)
+
+    return decorate
+
+
 def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callable:
     """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check.
 
@@ -45,12 +102,11 @@ def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callab
     ``dagster/priority`` first): the contours, whose check is the dearest (60-200 ms after the product is
     written, ``benchmarks/bench_checks.py``), go last, so the other products do not wait for it.
     """
-    return asset(
+    return retried_asset(
         partitions_def=gw_alert_partitions,
         group_name=LIGO_GROUP,
         io_manager_key="product_io_manager",
         kinds={kind},
-        retry_policy=TRANSIENT_RETRY,
         check_specs=[check],
         op_tags={"dagster/priority": str(priority)},
     )
@@ -59,12 +115,11 @@ def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callab
 def after_record_asset(kind: str, io_manager_key: str = "product_io_manager") -> Callable:
     """An asset of a ``gw_alerts`` partition that must never delay the record: it runs after the record and the
     products (``dagster/priority`` -1), retried on transient failures."""
-    return asset(
+    return retried_asset(
         partitions_def=gw_alert_partitions,
         group_name=LIGO_GROUP,
         io_manager_key=io_manager_key,
         kinds={kind},
-        retry_policy=TRANSIENT_RETRY,
         op_tags={"dagster/priority": "-1"},
     )
 

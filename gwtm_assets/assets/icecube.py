@@ -9,7 +9,7 @@ from ..notices.icecube import icecube_record as build_icecube_record
 from ..notices.validation import NoticeValidationError, final_failure
 from ..partitions import icecube_notice_partitions
 from ..resources.gwtm_api import GWTMApiResource
-from .common import TRANSIENT_RETRY, check_partition
+from .common import check_partition, retried_asset
 
 GROUP = "icecube"
 
@@ -42,12 +42,11 @@ def icecube_notice(context: AssetExecutionContext, incoming_icecube_notice: byte
     )
 
 
-@asset(
+@retried_asset(
     partitions_def=icecube_notice_partitions,
     group_name=GROUP,
     io_manager_key="intermediate_io_manager",
     kinds={"api"},
-    retry_policy=TRANSIENT_RETRY,
 )
 def icecube_record(icecube_notice: IceCubeNotice, gwtm_api: GWTMApiResource) -> Output[dict[str, Any]]:
     """The notice posted to the GWTM API as ``notice_data``/``events_data`` (idempotent on ``ref_id``)."""

@@ -61,12 +61,12 @@ from ..timestamps import utc_naive
 from .checks import CONTOURS_CHECK, FLAT_MAP_CHECK, MOC_CHECK, check_contours, check_flat_maps, check_mocs
 from .common import (
     LIGO_GROUP,
-    TRANSIENT_RETRY,
     DecodedSkymap,
     PostedRecord,
     check_partition,
     elapsed_ms,
     product_asset,
+    retried_asset,
 )
 
 #: Landed by the sensors (an external asset: Dagster records it, never computes it); read through its IO manager.
@@ -128,12 +128,11 @@ def skymap(raw_alert: LigoNotice) -> Output[dict[str, DecodedSkymap]]:
     return Output(maps, metadata=metadata)
 
 
-@asset(
+@retried_asset(
     partitions_def=gw_alert_partitions,
     group_name=LIGO_GROUP,
     io_manager_key="intermediate_io_manager",
     kinds={"api"},
-    retry_policy=TRANSIENT_RETRY,
 )
 def api_record(
     context: AssetExecutionContext,
