@@ -1,11 +1,21 @@
-"""``gwtm-cron daemon``: Dagster's sensor loop period set from SENSOR_LOOP_S, the rest is ``dagster-daemon run``."""
+"""``gwtm-cron daemon``: Dagster's sensor loop period set from SENSOR_LOOP_S, its instance's PostgreSQL connections
+pooled, the rest is ``dagster-daemon run``."""
+
+import time
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance
+from dagster._daemon import cli as daemon_cli
 from dagster._daemon import sensor as sensor_daemon
 
 from gwtm_assets import cli
+from gwtm_assets.devtools.postgres import DATABASE, PostgresServer
 from gwtm_assets.runtime import daemon as runtime_daemon
 from gwtm_assets.runtime.daemon import LOOP_CONSTANT, SensorLoopUnavailable, set_sensor_loop
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_loop_period_is_set_and_dagsters_own_returned(monkeypatch):
@@ -37,3 +47,41 @@ def test_a_bad_sensor_loop_is_refused_naming_the_variable(monkeypatch, capsys, v
     monkeypatch.setenv("SENSOR_LOOP_S", value)
     assert cli.main(["daemon"]) == 2
     assert "SENSOR_LOOP_S" in capsys.readouterr().err
+
+
+def _sessions(url: str) -> int:
+    """Sessions the server has opened to the instance's database (PostgreSQL's own count)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+        return conn.execute(sa.text(f"SELECT sessions FROM pg_stat_database WHERE datname = '{DATABASE}'")).scalar()
+
+
+@pytest.mark.servers
+def test_the_daemons_instance_keeps_its_postgresql_connections_open(monkeypatch, tmp_path):
+    with PostgresServer() as pg:
+        for name, value in (pg.env | {"RUN_WORKERS_ADDRESS": "unix:@gwtm-no-pool"}).items():
+            monkeypatch.setenv(name, value)
+        production = (REPO / "deploy" / "dagster.production.yaml").read_text()
+        (tmp_path / "dagster.yaml").write_text(production.replace("port: 5432", f"port: {pg.port}"))
+        url = f"postgresql://{pg.env['DAGSTER_PG_USERNAME']}@127.0.0.1:{pg.port}/{DATABASE}"
+
+        def sessions_for_queries(instance: DagsterInstance) -> int:
+            before = _sessions(url)
+            for _ in range(20):
+                instance.get_runs(limit=1)
+                instance.has_dynamic_partition("gw_alerts", "x")
+            time.sleep(1.5)  # a closed session's count reaches the statistics when its backend exits
+            return _sessions(url) - before - 1  # our own counting session
+
+        with DagsterInstance.from_config(str(tmp_path)) as stock:
+            assert sessions_for_queries(stock) >= 40  # Dagster's default: a new connection per query (NullPool)
+
+        # gwtm-cron daemon's instance: the one dagster-daemon run opens, its connections held.
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+        monkeypatch.setattr(sensor_daemon, LOOP_CONSTANT, 5)  # both restored after the test
+        monkeypatch.setattr(daemon_cli, "get_instance_for_cli", daemon_cli.get_instance_for_cli)
+        monkeypatch.setattr(daemon_cli.run_command, "main", lambda **_: None)
+        assert runtime_daemon.run_daemon([], 0.5) == 0
+        with daemon_cli.get_instance_for_cli() as instance:
+            assert sessions_for_queries(instance) <= 3
