@@ -28,6 +28,7 @@ after come from one run.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import shutil
@@ -213,8 +214,10 @@ def burst(daemon: DagsterDaemon, broker: TansuBroker, api: GWTMApiTestServer, ev
     wait_for(daemon.idle, 600, "the burst's runs to finish")
     runs = [r for r in daemon.instance.get_run_records() if r.dagster_run.tags.get("dagster/partition") in set(keys)]
     busy = sum(r.end_time - r.start_time for r in runs if r.start_time and r.end_time)
+    to_all = [max(materialized_at(daemon, a, k) or math.inf for a in LAST_ASSETS) - produced for k in keys]
     print(f"  burst: last run done {time.time() - produced:.0f} s after the produce; its {len(runs)} runs were busy "
-          f"{busy:.0f} s in all")  # fmt: skip
+          f"{busy:.0f} s in all; produce -> all products p50 {statistics.median(to_all):.1f} s, "
+          f"p95 {percentile(to_all, 0.95):.1f} s")  # fmt: skip
     records = [r for r in runs if r.dagster_run.job_name != "ligo_products_job" and r.start_time and r.end_time]
     created = [r.create_timestamp.timestamp() - produced for r in records]
     queued = [r.start_time - r.create_timestamp.timestamp() for r in records]
@@ -365,7 +368,7 @@ def baseline(args: argparse.Namespace) -> None:
             subprocess.run(
                 [sys.executable, str(before / "benchmarks" / "bench_stream_latency.py"), "--rounds", str(args.rounds),
                  "--burst-events", str(args.burst_events), "--launchers", args.launchers, "--storage", args.storage,
-                 "--cadence", args.cadence, "--sensor-loops", "dagster"],
+                 "--cadence", args.cadence, "--sensor-loops", args.sensor_loops],
                 cwd=before, env={**os.environ, "PYTHONPATH": str(before)}, check=True,
             )  # fmt: skip
         finally:

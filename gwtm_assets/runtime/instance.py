@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+import yaml
 from dagster import DagsterInstance
 from dagster._core.instance import InstanceType
 from dagster._core.instance.ref import InstanceRef
@@ -36,6 +37,8 @@ from dagster._core.storage.event_log import InMemoryEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.root import TemporaryLocalArtifactStorage
 from dagster._core.storage.runs import InMemoryRunStorage
+from dagster._core.storage.sqlite_storage import _event_logs_directory
+from dagster._serdes import ConfigurableClassData
 
 from .run_coordinator import event_tags_for
 
@@ -114,4 +117,14 @@ class EventTaggingInstance(DagsterInstance):
 
     @staticmethod
     def config_defaults(base_dir: str):
-        return InstanceRef.config_defaults(base_dir)
+        """Dagster's defaults, with run event databases copied from a template (``runtime/sqlite_storage.py``)."""
+        defaults = dict(InstanceRef.config_defaults(base_dir))
+        defaults["storage"] = ConfigurableClassData(
+            "gwtm_assets.runtime.sqlite_storage", "ShardTemplateSqliteStorage", yaml.dump({"base_dir": base_dir})
+        )
+        defaults["event_log_storage"] = ConfigurableClassData(
+            "gwtm_assets.runtime.sqlite_storage",
+            "ShardTemplateEventLogStorage",
+            yaml.dump({"base_dir": _event_logs_directory(base_dir)}),
+        )
+        return defaults

@@ -1,0 +1,113 @@
+"""The single host's SQLite storage, with each run's event database copied from a template instead of built.
+
+Dagster's ``SqliteEventLogStorage`` keeps a run's events in a database of its own. The first time a process touches
+one, it loads alembic's migration scripts to read the database's revision, and builds it (tables, indexes, WAL,
+stamp) when it is new: ~65 ms in the daemon for every run it creates and ~40 ms in every run worker and webserver
+that opens it (``benchmarks/bench_stream_latency.py``: the daemon spent half of creating a run there). Here a new
+run's database is a copy of one Dagster built once per Dagster version (under ``.shard-template/``, which Dagster does
+not list as a run), made atomically (``os.link``), and a database that exists is checked with one query. A database
+that is not complete (another process building it the stock way) goes to Dagster's own code, as before.
+
+Used wherever ``EventTaggingInstance`` runs without a ``storage`` block (``dagster.yaml``); PostgreSQL is unaffected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import uuid
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.runs import SqliteRunStorage
+from dagster._core.storage.schedules import SqliteScheduleStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster.version import __version__ as dagster_version
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+TEMPLATE_DIR = ".shard-template"
+
+
+def is_built(path: str) -> bool:
+    """Whether the SQLite database at ``path`` has Dagster's tables and revision stamp (stamped last when built)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    try:
+        with closing(sqlite3.connect(path, timeout=5)) as connection:
+            return connection.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def link_copy(source: str, target: str) -> bool:
+    """Copy ``source`` to ``target`` unless ``target`` exists, never overwriting it; whether this call made it."""
+    partial = f"{target}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    shutil.copyfile(source, partial)
+    try:
+        os.link(partial, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(partial)
+
+
+class ShardTemplateEventLogStorage(SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` whose run databases start as copies of a template (module docstring)."""
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> ShardTemplateEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _template(self) -> str:
+        """The template for this Dagster version, built by Dagster's own ``_initdb`` the first time it is asked."""
+        template = os.path.join(self._base_dir, TEMPLATE_DIR, f"dagster-{dagster_version}.db")
+        if not is_built(template):
+            os.makedirs(os.path.dirname(template), exist_ok=True)
+            building = f"{template}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+            engine = create_engine(f"sqlite:///{building}", poolclass=NullPool)
+            try:
+                super()._initdb(engine)
+            finally:
+                engine.dispose()
+            os.replace(building, template)  # concurrent builders write the same template
+        return template
+
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        path = engine.url.database
+        if for_index_shard or not path or Path(path).stem == INDEX_SHARD_NAME:
+            super()._initdb(engine, for_index_shard)
+            return
+        if not os.path.exists(path):
+            link_copy(self._template(), path)
+        if not is_built(path):
+            super()._initdb(engine)
+
+
+class ShardTemplateSqliteStorage(DagsterSqliteStorage):
+    """``DagsterSqliteStorage`` (the same directories under ``base_dir``) with ``ShardTemplateEventLogStorage``."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self.base_dir = base_dir
+        self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = ShardTemplateEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()  # what DagsterSqliteStorage.__init__ calls after its own
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Any) -> ShardTemplateSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
