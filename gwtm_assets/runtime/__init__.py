@@ -7,7 +7,10 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
 - ``run_launcher``: ``WarmRunLauncher`` (runs to the warm pool, else a new process), ``LocalRunLauncher``.
 - ``run_launcher_k8s``: ``K8sWarmRunLauncher``, the same over ``K8sRunLauncher`` (a Job per backfill run).
 - ``run_workers``: ``gwtm-cron run-workers``, the pool that forks one warm worker per run.
-- ``daemon``: ``gwtm-cron daemon``, ``dagster-daemon run`` with its sensor loop at ``SENSOR_LOOP_S``.
+- ``daemon``: ``gwtm-cron daemon``, ``dagster-daemon run`` with its sensor loop at ``SENSOR_LOOP_S`` and its
+  PostgreSQL connections pooled.
+- ``sqlite_storage``: ``ShardTemplateSqliteStorage``, the single host's default storage, each run's event database
+  copied from a template.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
@@ -22,6 +25,8 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
   instance reference handed to a worker.
 - ``dagster._cli.api._execute_run_command_body`` and ``_resume_run_command_body`` (what ``dagster api
   execute_run`` and ``resume_run`` run): a worker's body; ``dagster._grpc.types.ResumeRunArgs``: a cold resume.
-- ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME`` and ``dagster._daemon.cli.run_command``: the daemon
-  (``tests/test_sensor_loop.py``, ``tests/test_daemon.py``).
+- ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME``, ``dagster._daemon.cli.run_command`` and its
+  ``get_instance_for_cli``: the daemon (``tests/test_sensor_loop.py``, ``tests/test_daemon.py``).
+- ``dagster._core.storage.sqlite_storage`` (``DagsterSqliteStorage`` and its directory helpers) and
+  ``SqliteEventLogStorage._initdb``/``INDEX_SHARD_NAME``: the SQLite storage (``tests/test_sqlite_storage.py``).
 """
