@@ -151,17 +151,25 @@ def breakdown(daemon: DagsterDaemon, partition_key: str, produced: float) -> dic
     return steps
 
 
-def daemon_cpu_s(daemon: DagsterDaemon) -> float:
-    """CPU seconds used so far by the daemon and its code server (where the sensors tick), not the run workers."""
-    root = psutil.Process(daemon.started.pid)
-    total = sum(root.cpu_times()[:2])
-    for child in root.children(recursive=True):
-        try:  # a child that just ended (a run process of the cold design) is no code server
-            if RssSampler.role(child) == "code server":
-                total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            continue
-    return total
+class DaemonCpu:
+    """CPU seconds used so far by the daemon and its code servers (where the sensors tick), not the run workers.
+
+    Every process is remembered by pid and start time with its last reading, so a code server that restarts
+    between two readings keeps what it used (a difference could come out negative otherwise)."""
+
+    def __init__(self, daemon: DagsterDaemon) -> None:
+        self.daemon = daemon
+        self.used: dict[tuple[int, float], float] = {}
+
+    def __call__(self) -> float:
+        root = psutil.Process(self.daemon.started.pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:  # a child that just ended (a run process of the cold design) is no code server
+                if process is root or RssSampler.role(process) == "code server":
+                    self.used[(process.pid, process.create_time())] = sum(process.cpu_times()[:2])
+            except psutil.Error:
+                continue
+        return sum(self.used.values())
 
 
 def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_round: int, cadence: str) -> dict:
@@ -175,7 +183,8 @@ def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_ro
     steps: list[dict[str, float]] = []
     phase = random.Random(2026)
     produced_at: dict[str, float] = {}
-    cpu_before, started = daemon_cpu_s(daemon), time.time()
+    daemon_cpu = DaemonCpu(daemon)
+    cpu_before, started = daemon_cpu(), time.time()
     for round_index in range(first_round, first_round + rounds):
         for name in TIME_ORDER:
             raw = renamed((SAMPLES / f"{name}.json").read_bytes(), round_index)
@@ -189,7 +198,7 @@ def sequential(daemon: DagsterDaemon, broker: TansuBroker, rounds: int, first_ro
                 wait_for(daemon.idle, 300, "the runs to finish")
             print(f"  {key:48s} record {to_record[-1]:5.2f} s", flush=True)
     wait_for(daemon.idle, 300, "the runs to finish")
-    cpu_per_min = 60 * (daemon_cpu_s(daemon) - cpu_before) / (time.time() - started)
+    cpu_per_min = 60 * (daemon_cpu() - cpu_before) / (time.time() - started)
     to_all = []
     for key, produced in produced_at.items():
         done = [wait_for(lambda a=a, k=key: materialized_at(daemon, a, k), 300, f"{a} {key}") for a in LAST_ASSETS]
@@ -278,9 +287,10 @@ def measure(launcher: str, storage: str, sensor_loop_s: str, args: argparse.Name
             result: dict[str, object] = {}
             if args.idle_s:  # what the daemon's loop costs with nothing to do, after its start-up
                 time.sleep(15)
-                before = daemon_cpu_s(daemon)
+                daemon_cpu = DaemonCpu(daemon)
+                before = daemon_cpu()
                 time.sleep(args.idle_s)
-                result["idle_cpu_per_min"] = 60 * (daemon_cpu_s(daemon) - before) / args.idle_s
+                result["idle_cpu_per_min"] = 60 * (daemon_cpu() - before) / args.idle_s
             for index, cadence in enumerate(args.cadence.split(",")):
                 result[cadence] = sequential(daemon, broker, args.rounds, index * args.rounds, cadence)
             posted = len(api.state.posted("post_alert"))
