@@ -11,7 +11,13 @@ from dagster import DagsterInstance
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from gwtm_assets.runtime.sqlite_storage import TEMPLATE_DIR, ShardTemplateEventLogStorage, link_copy
+from gwtm_assets.runtime.sqlite_storage import (
+    TEMPLATE_DIR,
+    ShardTemplateEventLogStorage,
+    StampedSqliteRunStorage,
+    StampedSqliteScheduleStorage,
+    link_copy,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,6 +69,7 @@ def test_the_instance_of_dagster_yaml_uses_it_and_keeps_dagsters_layout(tmp_path
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     with DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, ShardTemplateEventLogStorage)
+        assert isinstance(instance.run_storage, StampedSqliteRunStorage)
         run_id = str(uuid.uuid4())
         instance.event_log_storage.store_event(_event(run_id))
         reopened = DagsterInstance.from_ref(instance.get_ref())  # what a run worker opens
@@ -70,3 +77,22 @@ def test_the_instance_of_dagster_yaml_uses_it_and_keeps_dagsters_layout(tmp_path
         assert len(reopened.all_logs(run_id)) == 1
     assert (tmp_path / "history" / "runs" / f"{run_id}.db").exists()  # where Dagster's own storage keeps it
     assert (tmp_path / "history" / "runs.db").exists() and (tmp_path / "schedules" / "schedules.db").exists()
+
+
+def test_run_and_schedule_databases_are_built_once_then_opened_as_they_are(tmp_path):
+    fresh = StampedSqliteRunStorage.from_local(str(tmp_path))  # a new home: Dagster's own build
+    assert {"runs", "instance_info", "alembic_version"} <= _tables(tmp_path / "runs.db")
+    fresh.set_cursor_values({"seen": "1"})
+    assert StampedSqliteRunStorage.from_local(str(tmp_path)).get_cursor_values({"seen"}) == {"seen": "1"}
+    with closing(sqlite3.connect(tmp_path / "runs.db")) as db:  # a database from before instance_info existed
+        db.execute("DROP TABLE instance_info")
+        db.commit()
+    StampedSqliteRunStorage.from_local(str(tmp_path))
+    assert "instance_info" in _tables(tmp_path / "runs.db")  # made by Dagster's path, as before
+    StampedSqliteScheduleStorage.from_local(str(tmp_path))
+    assert "job_ticks" in _tables(tmp_path / "schedules.db")
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as db:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
