@@ -378,7 +378,7 @@ def baseline(args: argparse.Namespace) -> None:
             subprocess.run(
                 [sys.executable, str(before / "benchmarks" / "bench_stream_latency.py"), "--rounds", str(args.rounds),
                  "--burst-events", str(args.burst_events), "--launchers", args.launchers, "--storage", args.storage,
-                 "--cadence", args.cadence, "--sensor-loops", args.sensor_loops],
+                 "--cadence", args.cadence, "--sensor-loops", args.sensor_loops, "--idle-s", str(args.idle_s)],
                 cwd=before, env={**os.environ, "PYTHONPATH": str(before)}, check=True,
             )  # fmt: skip
         finally:
