@@ -6,7 +6,9 @@ stamp) when it is new: ~65 ms in the daemon for every run it creates and ~40 ms 
 that opens it (``benchmarks/bench_stream_latency.py``: the daemon spent half of creating a run there). Here a new
 run's database is a copy of one Dagster built once per Dagster version (under ``.shard-template/``, which Dagster does
 not list as a run), made atomically (``os.link``), and a database that exists is checked with one query. A database
-that is not complete (another process building it the stock way) goes to Dagster's own code, as before.
+that is not complete (another process building it the stock way) goes to Dagster's own code, as before. The run
+and schedule databases, and the event log's index, once built, are opened without alembic's check too (Dagster acts
+on it only for an unstamped database): making an instance 55 -> 5.5 ms.
 
 Used wherever ``EventTaggingInstance`` runs without a ``storage`` block (``dagster.yaml``); PostgreSQL is unaffected.
 """
