@@ -1,33 +1,33 @@
-"""Cost of the science checks inside the product assets, per bundled sample, now and before, in one run.
+"""Cost of the science checks inside the product assets, per bundled sample, against the products they check.
 
 They count in a notice's cost. Prints the median over repeats, milliseconds, of:
 
-- the contour check now (the map's own cells against the rings, ``science/enclosed.py``) and before (mocpy
-  rasterising every ring at two depths, ``min(max_order + 1, 13)`` and one deeper, Richardson-extrapolated);
-- the flat-map check now (the PROB column in memory) and before (gunzip and re-read with astropy);
-- the MOC-area check;
-- the products those checks check (decode + statistics, flat map + multi-order gzip, contours, MOCs; the picture
-  is left out, so the ratio is an upper bound), and the checks' share of them now and before;
-- what each contour method finds at the 50% and 90% levels.
+- the contour check (the map's own cells against the rings, ``science/enclosed.py``), and with ``--baseline REV``
+  the contour check of that commit (its ``enclosed.py`` loaded beside this one, same inputs, same process);
+- the flat-map check (the PROB column in memory) and the MOC-area check;
+- the products: decode + statistics, flat map + multi-order gzip, contours, MOCs, and the quick-look picture
+  (without the GBM/LAT layers and galaxies, so a lower bound);
+- the checks' share of the products, now and at the baseline;
+- what the contour check finds at the 50% and 90% levels, now and at the baseline.
 
-    python benchmarks/bench_checks.py [--repeats 5]
+    python benchmarks/bench_checks.py [--repeats 5] [--baseline REV]
 """
 
 import argparse
-import gzip
-import io
+import importlib.util
 import json
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from gwtm_assets.assets.checks import check_contours, check_flat_maps, check_mocs
-from gwtm_assets.science.contours import contours_geojson, probability_inside_rings
+from gwtm_assets.science.contours import contours_geojson
 from gwtm_assets.science.moc import credible_region_moc, moc_fits_bytes
+from gwtm_assets.science.quicklook import skymap_png
 from gwtm_assets.science.skymap import (
-    MultiOrderSkyMap,
     decode_notice_skymap,
     flat_map,
     gzip_bytes,
@@ -35,30 +35,28 @@ from gwtm_assets.science.skymap import (
     skymap_statistics,
 )
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "ligo"
-BEFORE_MAX_DEPTH = 13
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples" / "ligo"
+ENCLOSED = "gwtm_assets/science/enclosed.py"
 
 
-def contour_check_before(sky: MultiOrderSkyMap, geojson: bytes) -> list[float]:
-    """The check as it was: mocpy covers of each ring set at two depths, extrapolated (2 fine - coarse)."""
-    depth = min(sky.max_order + 1, BEFORE_MAX_DEPTH)
-    found = []
-    for feature in json.loads(geojson)["features"]:
-        rings = feature["geometry"]["coordinates"]
-        coarse = probability_inside_rings(sky, rings, depth)
-        fine = probability_inside_rings(sky, rings, depth + 1)
-        found.append(2 * fine - coarse)
-    return found
+def enclosed_at(revision: str) -> Callable:
+    """``probability_in_rings`` of ``revision``: its enclosed.py as a module of this package (its relative imports
+    resolve here, so a baseline needing a module this checkout lacks cannot be loaded)."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:{ENCLOSED}"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+    name = "gwtm_assets.science._enclosed_baseline"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "gwtm_assets.science"
+    sys.modules[name] = module
+    exec(compile(source, f"{revision}:{ENCLOSED}", "exec"), module.__dict__)
+    return module.probability_in_rings
 
 
-def flat_check_before(fits_gz: bytes) -> float:
-    from astropy.io import fits
-
-    with fits.open(io.BytesIO(gzip.decompress(fits_gz))) as hdus:
-        return float(np.sum(hdus[1].data["PROB"], dtype=np.float64))
-
-
-def median_ms(function, repeats: int) -> float:
+def median_ms(function: Callable, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -67,7 +65,7 @@ def median_ms(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def products(encoded: str) -> tuple[MultiOrderSkyMap, bytes, dict, object]:
+def products(encoded: str, picture: bool = True):
     data = decode_notice_skymap(encoded)
     sky = read_multiorder_fits(data)
     s = skymap_statistics(sky)
@@ -78,51 +76,69 @@ def products(encoded: str) -> tuple[MultiOrderSkyMap, bytes, dict, object]:
         f"m{lvl}": (moc_fits_bytes(credible_region_moc(sky, lvl / 100)), a)
         for lvl, a in ((50, s.area_50), (90, s.area_90))
     }
+    if picture:
+        skymap_png(sky, s, "bench")
     return sky, geojson, mocs, flat
 
 
-def row(name: str, encoded: str, r: int) -> tuple[str, float, float]:
+def contour_check_with(probability_in_rings: Callable, sky, geojson: bytes) -> list[float]:
+    """The contour check's integration, as ``check_contours`` does it, with a given integrator."""
+    return [probability_in_rings(sky, f["geometry"]["coordinates"]) for f in json.loads(geojson)["features"]]
+
+
+def row(name: str, encoded: str, r: int, baseline: Callable | None) -> tuple[str, float, float | None]:
     sky, geojson, mocs, flat = products(encoded)
     product_ms = median_ms(lambda: products(encoded), r)
-    contour_now = median_ms(lambda: check_contours({"c": (geojson, sky)}), r)
-    contour_before = median_ms(lambda: contour_check_before(sky, geojson), r)
-    flat_now = median_ms(lambda: check_flat_maps({"f": flat.prob}), r)
-    flat_before = median_ms(lambda: flat_check_before(flat.fits_gz), r)
+    picture_ms = product_ms - median_ms(lambda: products(encoded, picture=False), r)
+    contour_ms = median_ms(lambda: check_contours({"c": (geojson, sky)}), r)
+    flat_ms = median_ms(lambda: check_flat_maps({"f": flat.prob}), r)
     moc_ms = median_ms(lambda: check_mocs(mocs), r)
-    found_now = check_contours({"c": (geojson, sky)}).metadata["enclosed_probability"].value.values()
-    found_before = contour_check_before(sky, geojson)
-    share_now = (contour_now + flat_now + moc_ms) / product_ms
-    share_before = (contour_before + flat_before + moc_ms) / product_ms
-    line = (
-        f"| {name} | {sky.max_order} | {contour_now:.0f} | {contour_before:.0f} | {flat_now:.1f} "
-        f"| {flat_before:.1f} | {moc_ms:.1f} | {product_ms:.0f} | {100 * share_now:.0f}% | {100 * share_before:.0f}% "
-        f"| {' / '.join(f'{v:.4f}' for v in found_now)} | {' / '.join(f'{v:.4f}' for v in found_before)} |"
-    )
-    return line, share_now, share_before
+    found = check_contours({"c": (geojson, sky)}).metadata["enclosed_probability"].value.values()
+    share = (contour_ms + flat_ms + moc_ms) / product_ms
+    cells = [
+        name, str(sky.max_order), f"{contour_ms:.0f}", f"{flat_ms:.1f}", f"{moc_ms:.1f}",
+        f"{product_ms:.0f}", f"{picture_ms:.0f}", f"{100 * share:.0f}%",
+        " / ".join(f"{v:.4f}" for v in found),
+    ]  # fmt: skip
+    share_before = None
+    if baseline is not None:
+        before_ms = median_ms(lambda: contour_check_with(baseline, sky, geojson), r)
+        share_before = (before_ms + flat_ms + moc_ms) / product_ms
+        found_before = contour_check_with(baseline, sky, geojson)
+        cells[3:3] = [f"{before_ms:.0f}", f"{before_ms / contour_ms:.2f}x"]
+        cells[-1:-1] = [f"{100 * share_before:.0f}%"]
+        cells.append(" / ".join(f"{v:.4f}" for v in found_before))
+    return "| " + " | ".join(cells) + " |", share, share_before
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", help="a commit whose contour check to measure beside this one's")
     args = parser.parse_args()
-    r = args.repeats
-    print(
-        "| sample | max order | contour check now | before | flat check now | before | MOC check "
-        "| products | checks / products now | before | enclosed 50/90 now | before |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    shares_now, shares_before = [], []
+    baseline = enclosed_at(args.baseline) if args.baseline else None
+    headers = [
+        "sample", "max order", "contour check", "flat check", "MOC check", "products", "of which picture",
+        "checks / products", "enclosed 50/90",
+    ]  # fmt: skip
+    if baseline is not None:
+        headers[3:3] = [f"contour check at {args.baseline}", "speed-up"]
+        headers[-1:-1] = [f"checks / products at {args.baseline}"]
+        headers.append(f"enclosed 50/90 at {args.baseline}")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    shares, shares_before = [], []
     for path in sorted(SAMPLES.glob("*.json")):
         encoded = (json.loads(path.read_bytes()).get("event") or {}).get("skymap")
         if encoded:
-            line, share_now, share_before = row(path.stem, encoded, r)
+            line, share, share_before = row(path.stem, encoded, args.repeats, baseline)
             print(line, flush=True)
-            shares_now.append(share_now)
+            shares.append(share)
             shares_before.append(share_before)
-    print(
-        f"\nmedian checks / products: now {100 * statistics.median(shares_now):.0f}%, "
-        f"before {100 * statistics.median(shares_before):.0f}%"
-    )
+    summary = f"\nmedian checks / products: {100 * statistics.median(shares):.0f}%"
+    if baseline is not None:
+        summary += f" (at {args.baseline}: {100 * statistics.median(shares_before):.0f}%)"
+    print(summary)
 
 
 if __name__ == "__main__":

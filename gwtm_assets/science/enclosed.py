@@ -2,10 +2,10 @@
 
 A check of the contours (``contours.py``), sharing none of their code. The rings are drawn on a Lambert azimuthal
 equal-area projection centred on the region, where areas are the sphere's (steradians), so the probability a cell
-holds inside the rings is its density times the area of its outline intersected with the rings' polygon. Cells
-beyond the rings' bounding cap are outside; cells farther from every ring than their own radius are wholly in or
-out, decided by their centre; only the cells a ring may cross are intersected, exactly. The region is what an odd
-number of rings enclose (holes subtract). No rasterisation, no depth to choose.
+holds inside the rings is its density times the share of its outline inside the rings' polygon. Cells beyond the
+rings' bounding cap are outside; cells whose outline no ring touches are wholly in or out, decided by their centre;
+only the cells a ring crosses are intersected, exactly (``planar_overlap.py``). The region is what an odd number of rings enclose (holes
+subtract). No rasterisation, no depth to choose.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .planar_overlap import areas_inside, oriented_outline_segments, polygon_areas
 from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
 
 #: Points traced along each edge of a cell's outline (HEALPix edges are curves). Neighbours of one order share
@@ -23,12 +24,10 @@ CELL_EDGE_STEPS = 4
 #: Margin over a cell's reach (healpy's ``max_pixrad`` times the projection's largest stretch there) when deciding
 #: that the rings cannot touch it: the stretch varies across a cell by far less.
 NEAR_MARGIN = 1.1
-#: Cells whose rings are clipped together: those under one parent this many orders up.
-GROUP_ORDERS_UP = 4
-#: A ring vertex this far from the projection centre (cosine) would be distorted too much: refuse.
-MIN_CENTRE_COSINE = -0.9
 #: Largest distance between the points along the rings used to find the cells near them (projected units, ~ rad).
 OUTLINE_SPACING = 5e-4
+#: A ring vertex this far from the projection centre (cosine) would be distorted too much: refuse.
+MIN_CENTRE_COSINE = -0.9
 
 
 def _densified(ring: np.ndarray, spacing: float) -> np.ndarray:
@@ -103,6 +102,8 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
         region = polygon if region is None else shapely.symmetric_difference(region, polygon)
     assert region is not None
     shapely.prepare(region)
+    region_segments = oriented_outline_segments(region)
+    segment_tree = shapely.STRtree(shapely.linestrings(region_segments))
     # Distance to the rings from points along them: a point is farther than (distance to the nearest of them -
     # half their spacing) from every edge. Long edges are split so that the spacing stays small.
     vertex_tree = cKDTree(np.concatenate([_densified(r, OUTLINE_SPACING) for r in projected]))
@@ -127,31 +128,27 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
         distance, _ = vertex_tree.query(
             np.column_stack([x, y]), distance_upper_bound=float(reach.max()) + OUTLINE_SPACING
         )
-        near = distance - OUTLINE_SPACING / 2 < reach
-        far = ~near
+        clearance = distance - OUTLINE_SPACING / 2  # no ring comes closer to the centre than this
+        near = np.flatnonzero(clearance < reach)
+        # the outlines themselves: a ring farther from the centre than every point of one cannot cross it
+        outlines = _outlines(level, ipix[at[near]], projection)
+        radius = np.max(np.hypot(outlines[..., 0] - x[near, None], outlines[..., 1] - y[near, None]), axis=1)
+        near, outlines = near[clearance[near] < radius], outlines[clearance[near] < radius]
+        far = np.ones(at.size, dtype=bool)
+        far[near] = False
         inside_sr[at[far]] = cell_area_sr[at[far]] * shapely.contains_xy(region, x[far], y[far])
-        if near.any():
-            inside_sr[at[near]] = _areas_inside(level, ipix[at[near]], projection, region)
+        if near.size:
+            inside = areas_inside(outlines, region, region_segments, segment_tree)
+            inside_sr[at[near]] = cell_area_sr[at[near]] * inside / polygon_areas(outlines)
     return float(np.sum(sky.probdensity * inside_sr))
 
 
-def _areas_inside(order: int, ipix: np.ndarray, projection: _EqualAreaProjection, region) -> np.ndarray:
-    """Area (sr) of each cell inside ``region``: the projection keeps areas, so it is the area of the cell's outline
-    intersected with the region. Cells are grouped by a parent a few orders up and the region clipped to each
-    group's box first, so each intersection sees only the few ring edges near it."""
+def _outlines(order: int, ipix: np.ndarray, projection: _EqualAreaProjection) -> np.ndarray:
+    """The projected outlines of cells, ``(n, 4 * CELL_EDGE_STEPS, 2)``. The projection keeps areas, so the share of
+    a cell inside the rings is the share of its outline inside their polygon."""
     import healpy as hp
-    import shapely
 
     corners = hp.boundaries(1 << order, ipix, step=CELL_EDGE_STEPS, nest=True)  # (n, 3, 4 * steps)
     corners = np.atleast_3d(corners).transpose(0, 2, 1)  # (n, 4 * steps, 3)
     cx, cy = projection(corners.reshape(-1, 3))
-    outlines = np.stack([cx, cy], axis=-1).reshape(corners.shape[0], corners.shape[1], 2)
-    cells = shapely.polygons(outlines)
-    areas = np.empty(len(ipix))
-    groups = ipix >> (2 * min(GROUP_ORDERS_UP, order))
-    for group in np.unique(groups).tolist():
-        members = np.flatnonzero(groups == group)
-        box = outlines[members].reshape(-1, 2)
-        piece = shapely.clip_by_rect(region, *box.min(axis=0), *box.max(axis=0))
-        areas[members] = shapely.area(shapely.intersection(cells[members], piece))
-    return areas
+    return np.stack([cx, cy], axis=-1).reshape(corners.shape[0], corners.shape[1], 2)
