@@ -8,6 +8,8 @@ in the same run:
    ``materialize`` (every asset and check, Dagster's own work and its SQLite event log included) and the wall
    time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
    API's answer, so wall ~ CPU).
+   The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
+   records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
 2. **Whole ingest per notice**, as the issue measures it: ``gwtm-cron ingest <sample>`` minus
    ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out (medians of ``--repeats``).
 
@@ -76,6 +78,8 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
         assert result.ok, result.line()
         steps: dict[str, float] = {}
         started: dict[str, float] = {}
+        products_ms: dict[str, float] = {}  # the assets' own compute_ms (the products, without their checks)
+        checks_ms: dict[str, float] = {}  # the in-asset checks' check_ms
         run = instance.get_runs(limit=1)[0]
         for record in instance.all_logs(run.run_id):
             event = record.dagster_event
@@ -85,7 +89,23 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
                 started[event.step_key] = record.timestamp
             elif event.event_type == DagsterEventType.STEP_SUCCESS:
                 steps[event.step_key] = record.timestamp - started[event.step_key]
-        print(json.dumps({"notice": name, "cpu_s": cpu, "wall_s": wall, "steps_s": steps}), flush=True)
+            elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                metadata = event.step_materialization_data.materialization.metadata
+                if "compute_ms" in metadata:
+                    products_ms[event.step_key] = float(metadata["compute_ms"].value)
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                metadata = event.event_specific_data.metadata
+                if "check_ms" in metadata:
+                    checks_ms[event.event_specific_data.check_name] = float(metadata["check_ms"].value)
+        print(
+            json.dumps(
+                {
+                    "notice": name, "cpu_s": cpu, "wall_s": wall, "steps_s": steps,
+                    "products_ms": products_ms, "checks_ms": checks_ms,
+                }
+            ),
+            flush=True,
+        )  # fmt: skip
 
 
 def warm_costs(tree: Path, api_base: str) -> list[dict]:
@@ -100,7 +120,11 @@ def warm_costs(tree: Path, api_base: str) -> list[dict]:
         )
     if done.returncode:
         sys.exit(f"{tree}: {done.stderr[-3000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    found = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for notice in found:  # a baseline from before the checks timed themselves
+        notice.setdefault("products_ms", {})
+        notice.setdefault("checks_ms", {})
+    return found
 
 
 def ingest_seconds(tree: Path, api_base: str, sample: str) -> float:
@@ -144,6 +168,15 @@ def report(results: list[dict]) -> None:
     print("|---|" + "---|" * len(results))
     for name in MEASURED:
         print(f"| {name} | " + " | ".join(f"{r['ingest'][name]:.2f}" for r in results) + " |")
+    print("\n### In-asset checks against the products they check (the assets' compute_ms and check_ms, ms)\n")
+    print("| notice | " + " | ".join(f"products / checks / share, {r['label']}" for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for i, name in enumerate(MEASURED):
+        cells = []
+        for r in results:
+            products, checks = sum(r["warm"][i]["products_ms"].values()), sum(r["warm"][i]["checks_ms"].values())
+            cells.append(f"{products:.0f} / {checks:.0f} / {100 * checks / products:.0f}%" if checks else "-")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     for i, name in enumerate(MEASURED):
         print(f"\n### Steps of {name} (wall ms in the warm process)\n")
         steps = sorted({s for r in results for s in r["warm"][i]["steps_s"]})

@@ -7,6 +7,7 @@ in its partition view, and a failed check (severity ERROR) marks that alert.
 """
 
 import json
+import time
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..partitions import gw_alert_partitions
 from ..science.enclosed import EnclosedProbabilityError, probability_in_rings
 from ..science.moc import moc_area_deg2, moc_from_fits_bytes
 from ..science.skymap import MultiOrderSkyMap
+from .common import elapsed_ms
 
 PROBABILITY_TOLERANCE = 0.01
 MOC_AREA_TOLERANCE = 0.01
@@ -47,6 +49,7 @@ FLAT_MAP_CHECK = AssetCheckSpec(
 
 def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -> AssetCheckResult:
     """``{file: (GeoJSON bytes, sky map)}`` -> whether every ring set encloses its credible level."""
+    started = time.perf_counter()
     enclosed: dict[str, float] = {}
     errors: dict[str, str] = {}
     for name, (data, sky) in geojson_by_name.items():
@@ -61,18 +64,26 @@ def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -
         check_name=CONTOURS_CHECK.name,
         passed=not bad and not errors,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"enclosed_probability": enclosed, "outside_tolerance": bad, "not_integrable": errors},
+        metadata={
+            "enclosed_probability": enclosed,
+            "outside_tolerance": bad,
+            "not_integrable": errors,
+            "check_ms": elapsed_ms(started),
+        },
     )
 
 
 def check_mocs(mocs_by_name: dict[str, tuple[bytes, float]]) -> AssetCheckResult:
     """``{file: (MOC FITS bytes, credible area deg2)}`` -> whether each MOC's area is within 1%."""
+    started = time.perf_counter()
     ratios = {
         name: round(moc_area_deg2(moc_from_fits_bytes(data)) / area, 5) for name, (data, area) in mocs_by_name.items()
     }
     bad = {k: v for k, v in ratios.items() if abs(v - 1) > MOC_AREA_TOLERANCE}
     return AssetCheckResult(
-        check_name=MOC_CHECK.name, passed=not bad, metadata={"area_ratio": ratios, "outside_tolerance": bad}
+        check_name=MOC_CHECK.name,
+        passed=not bad,
+        metadata={"area_ratio": ratios, "outside_tolerance": bad, "check_ms": elapsed_ms(started)},
     )
 
 
@@ -82,8 +93,11 @@ def check_flat_maps(prob_by_name: dict[str, np.ndarray]) -> AssetCheckResult:
     The column is the buffer the file's table was compressed from (``FlatMap.prob``), so no re-read is needed
     to check what was written; that the file reads back as that column is a test's job (test_science_skymap).
     """
+    started = time.perf_counter()
     totals = {name: float(np.sum(prob, dtype=np.float64)) for name, prob in prob_by_name.items()}
     bad = {k: v for k, v in totals.items() if abs(v - 1) > FLAT_SUM_TOLERANCE}
     return AssetCheckResult(
-        check_name=FLAT_MAP_CHECK.name, passed=not bad, metadata={"total_probability": totals, "outside_tolerance": bad}
+        check_name=FLAT_MAP_CHECK.name,
+        passed=not bad,
+        metadata={"total_probability": totals, "outside_tolerance": bad, "check_ms": elapsed_ms(started)},
     )
