@@ -2,10 +2,11 @@
 
 The boundary of ``polygon ∩ region`` is the part of the polygon's outline inside the region plus the part of the
 region's outline inside the polygon, both walked with the intersection on their left; the area is half the sum of
-``a × b`` over its pieces ``a -> b``. Splitting both outlines where they cross and keeping each piece by a test
-point beside its midpoint gives that boundary exactly, for any simple polygons (convex or not) and any region
-(holes, islands). One vectorised pass replaces a GEOS overlay per polygon, whose fixed cost (~20 us) dominated the
-contour check.
+``a × b`` over its pieces ``a -> b``. Splitting both outlines where they cross, and keeping each run of pieces
+between two crossings by a test point just beside its longest piece, gives that boundary exactly for any simple
+polygons (convex or not) and any region (holes, islands); pieces the two outlines share are counted once, and an
+extra split is harmless. One vectorised pass replaces a GEOS overlay per polygon, whose fixed cost (~20 us)
+dominated the contour check. Checked against GEOS in tests/test_science_planar_overlap.py.
 """
 
 from __future__ import annotations
@@ -163,8 +164,12 @@ def _changes(values: np.ndarray) -> np.ndarray:
 def _runs(starts_run: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Run number of each piece (a run begins where ``starts_run``) and, per run, its longest piece."""
     run = np.cumsum(starts_run) - 1
-    by_length = np.lexsort((-np.hypot(vectors[:, 0], vectors[:, 1]), run))
-    return run, by_length[_changes(run[by_length])]
+    if run.size == 0:
+        return run, run
+    length = np.hypot(vectors[:, 0], vectors[:, 1])
+    longest = np.maximum.reduceat(length, np.flatnonzero(starts_run))  # runs are contiguous
+    candidates = np.flatnonzero(length == longest[run])
+    return run, candidates[_changes(run[candidates])]
 
 
 def _beside(p0: np.ndarray, p1: np.ndarray, offset: np.ndarray) -> np.ndarray:
