@@ -4,8 +4,8 @@ A check of the contours (``contours.py``), sharing none of their code. The rings
 equal-area projection centred on the region, where areas are the sphere's (steradians), so the probability a cell
 holds inside the rings is its density times the share of its outline inside the rings' polygon. Cells beyond the
 rings' bounding cap are outside; cells whose outline no ring touches are wholly in or out, decided by their centre;
-only the cells a ring crosses are intersected, exactly (``planar_overlap.py``). The region is what an odd number of rings enclose (holes
-subtract). No rasterisation, no depth to choose.
+only the cells a ring crosses are clipped, exactly (``planar_overlap.py``). The region is what an odd number of
+rings enclose (holes subtract). No rasterisation, no depth to choose.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def areas_inside(outlines: np.ndarray, region, region_segments: np.ndarray, segm
     origin = outlines[:, 0, :]  # each polygon's own origin keeps the products small and exact
     starts = outlines - origin[:, None, :]
     edges = np.roll(starts, -1, axis=1) - starts
-    signed_area = 0.5 * _cross(starts, np.roll(starts, -1, axis=1)).sum(axis=1)
+    signed_area = _signed_areas(starts)
     turn = np.sign(signed_area)  # +1 for counter-clockwise outlines
     size = np.sqrt(np.abs(signed_area))
     by_axis = np.ascontiguousarray(starts.transpose(0, 2, 1))  # (n, 2, k): reduces faster than along the middle axis
@@ -139,8 +139,12 @@ def areas_inside(outlines: np.ndarray, region, region_segments: np.ndarray, segm
 
 def polygon_areas(outlines: np.ndarray) -> np.ndarray:
     """Area of each polygon ``outlines[i]`` (``(n, k, 2)``, not closed)."""
-    starts = outlines - outlines[:, :1, :]
-    return np.abs(0.5 * _cross(starts, np.roll(starts, -1, axis=1)).sum(axis=1))
+    return np.abs(_signed_areas(outlines - outlines[:, :1, :]))
+
+
+def _signed_areas(outlines: np.ndarray) -> np.ndarray:
+    """Shoelace area of each polygon, positive when counter-clockwise (best with its vertices near the origin)."""
+    return 0.5 * _cross(outlines, np.roll(outlines, -1, axis=1)).sum(axis=1)
 
 
 def _pieces(
