@@ -15,9 +15,11 @@ from .settings import ConfigurationError, GWTMSettings, invalid_settings
 def _ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest_files
     from .logging_setup import configure_logging
+    from .runtime.heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)
+    freeze_startup_heap()
     failed = 0
     for result in ingest_files(args.files, settings):
         print(result.line(), flush=True)
@@ -30,9 +32,11 @@ def _replay(args: argparse.Namespace) -> int:
         return _launch_replay(args)
     from .ingest import replay
     from .logging_setup import configure_logging
+    from .runtime.heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)
+    freeze_startup_heap()
     results = replay(settings, args.files or None)
     for result in results:
         print(result.line(), flush=True)
@@ -76,10 +80,12 @@ def _catch_up(args: argparse.Namespace) -> int:
     from .notices.history import land, landed_as, parse_notice
     from .resources.builders import build_resources
     from .resources.storage import opened_store
+    from .runtime.heap import freeze_startup_heap
     from .timestamps import utc_naive
 
     settings = GWTMSettings()
     configure_logging(settings)
+    freeze_startup_heap()
     client = gracedb_client(settings.gracedb_url, timeout_s=settings.gracedb_timeout_s)
     failed = 0
     superevents = list(args.superevents)
@@ -145,9 +151,11 @@ def _kafka(args: argparse.Namespace) -> int:
     from .logging_setup import configure_logging
     from .resources.builders import build_resources
     from .resources.storage import opened_store
+    from .runtime.heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)
+    freeze_startup_heap()
     resources = build_resources(settings)
     kafka = resources["kafka"]
     if not kafka.configured:

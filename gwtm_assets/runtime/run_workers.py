@@ -32,7 +32,6 @@ without a token.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import hmac
 import importlib
@@ -50,6 +49,7 @@ from pathlib import Path
 
 from ..run_tags import PRODUCTS_STAGE, STAGE_TAG
 from ..settings import GWTMSettings
+from .heap import freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +221,7 @@ def preload(modules: Iterable[str]) -> list[str]:
             logger.warning("run-worker pool: DAGSTER_HOME's instance not opened for warm-up: %s", exc)
     # What is preloaded lives as long as the pool: kept out of the collector, so a worker's collections never
     # walk (and so copy, page by page) the hundreds of MB it shares with the pool.
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     return loaded
 
 
