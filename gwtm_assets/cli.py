@@ -15,7 +15,7 @@ from .settings import ConfigurationError, GWTMSettings, invalid_settings
 def _ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest_files
     from .logging_setup import configure_logging
-    from .runtime.heap import freeze_startup_heap
+    from .startup_heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)
@@ -32,7 +32,7 @@ def _replay(args: argparse.Namespace) -> int:
         return _launch_replay(args)
     from .ingest import replay
     from .logging_setup import configure_logging
-    from .runtime.heap import freeze_startup_heap
+    from .startup_heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)
@@ -80,7 +80,7 @@ def _catch_up(args: argparse.Namespace) -> int:
     from .notices.history import land, landed_as, parse_notice
     from .resources.builders import build_resources
     from .resources.storage import opened_store
-    from .runtime.heap import freeze_startup_heap
+    from .startup_heap import freeze_startup_heap
     from .timestamps import utc_naive
 
     settings = GWTMSettings()
@@ -151,7 +151,7 @@ def _kafka(args: argparse.Namespace) -> int:
     from .logging_setup import configure_logging
     from .resources.builders import build_resources
     from .resources.storage import opened_store
-    from .runtime.heap import freeze_startup_heap
+    from .startup_heap import freeze_startup_heap
 
     settings = GWTMSettings()
     configure_logging(settings)

@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 from pathlib import Path
@@ -95,6 +96,14 @@ def _close_kept_consumers():
     from gwtm_assets.sensors.kafka import KEPT_CONSUMERS
 
     KEPT_CONSUMERS.close_all()
+
+
+@pytest.fixture(autouse=True)
+def _collect_the_test_process():
+    """The CLI's ingest commands freeze the heap for the process's life (``startup_heap``); a test's end is that
+    life here, so later tests' garbage is collected as usual."""
+    yield
+    gc.unfreeze()
 
 
 #: Modules whose every test runs real servers, containers or a Dagster daemon.

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from ..run_tags import PRODUCTS_STAGE, STAGE_TAG
 from ..settings import GWTMSettings
-from .heap import freeze_startup_heap
+from ..startup_heap import freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
