@@ -10,6 +10,7 @@ rings enclose (holes subtract). No rasterisation, no depth to choose.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,10 +18,13 @@ import numpy as np
 from .planar_overlap import areas_inside, oriented_outline_segments, polygon_areas
 from .skymap import MultiOrderSkyMap, uniq_to_order_ipix
 
-#: Points traced along each edge of a cell's outline (HEALPix edges are curves). Neighbours of one order share
-#: them; where orders meet, a coarse outline's chords and its finer neighbours' differ by the edge's sagitta, an
-#: error falling as 1/steps^2: at 4, under 3e-5 of the probability of a 40 deg cap (tests/test_science_enclosed.py).
+#: Points traced along each edge of an order-``EDGE_STEPS_ORDER`` cell's outline (HEALPix edges are curves; other
+#: orders: ``edge_steps``). The chords miss the slivers between them and the curved edge, a share of the cell
+#: falling as (curvature x edge length) / steps^2; neighbours of one order share their chords, so the error is where
+#: orders meet and a ring crosses such a sliver: under 2e-5 of the probability of a 40 deg cap
+#: (tests/test_science_enclosed.py).
 CELL_EDGE_STEPS = 4
+EDGE_STEPS_ORDER = 4
 #: Margin over a cell's reach (healpy's ``max_pixrad`` times the projection's largest stretch there) when deciding
 #: that the rings cannot touch it: the stretch varies across a cell by far less.
 NEAR_MARGIN = 1.1
@@ -146,12 +150,22 @@ def probability_in_rings(sky: MultiOrderSkyMap, rings_lonlat: Sequence[Sequence[
     return float(np.sum(sky.probdensity * inside_sr))
 
 
+def edge_steps(order: int) -> int:
+    """Points along each edge of a cell at ``order``: the fewest that keep its chords' error, as a share of the cell
+    (~ edge length / steps^2), within that of an order-``EDGE_STEPS_ORDER`` cell with ``CELL_EDGE_STEPS``.
+
+    6 at order 3, 4 at order 4, 3 at order 5, 2 at orders 6 and 7, 1 (the corners) from order 8 on: the fine cells
+    along a ring, most of those clipped, cost a quarter of what 16 points each did.
+    """
+    return max(1, math.ceil(CELL_EDGE_STEPS * 2.0 ** ((EDGE_STEPS_ORDER - order) / 2) - 1e-9))
+
+
 def _outlines(order: int, ipix: np.ndarray, projection: _EqualAreaProjection) -> np.ndarray:
-    """The projected outlines of cells, ``(n, 4 * CELL_EDGE_STEPS, 2)``. The projection keeps areas, so the share of
-    a cell inside the rings is the share of its outline inside their polygon."""
+    """The projected outlines of cells, ``(n, 4 * edge_steps(order), 2)``. The projection keeps areas, so the share
+    of a cell inside the rings is the share of its outline inside their polygon."""
     import healpy as hp
 
-    corners = hp.boundaries(1 << order, ipix, step=CELL_EDGE_STEPS, nest=True)  # (n, 3, 4 * steps)
+    corners = hp.boundaries(1 << order, ipix, step=edge_steps(order), nest=True)  # (n, 3, 4 * steps)
     corners = np.atleast_3d(corners).transpose(0, 2, 1)  # (n, 4 * steps, 3)
     cx, cy = projection(corners.reshape(-1, 3))
     return np.stack([cx, cy], axis=-1).reshape(corners.shape[0], corners.shape[1], 2)
