@@ -9,8 +9,11 @@ and ``warm`` (as shipped: ``WarmRunLauncher`` and ``gwtm-cron run-workers``).
 Per design: notices produced one at a time (as alerts arrive), each a random
 0.5-5.5 s after the previous one's runs finished (alerts come at times
 unrelated to the sensor daemon's loop; a fixed seed) or, with ``--cadence 2``,
-2 s after the previous record while its products run; rounds re-use the
-samples under new mock event ids so every notice is new to the system. Then a burst: 5 notices of each of 10 new
+2 s after the previous record while its products run (``--cadence 60``: after
+a minute with nothing to do, as most alerts come); rounds re-use the
+samples under new mock event ids so every notice is new to the system. The
+first notice waits for the stack to be up (the pool answers, the sensors
+have ticked): one produced during start-up would measure the start-up. Then a burst: 5 notices of each of 10 new
 events produced at once; every record must be posted once and each event's
 in order. Prints p50/p95 latencies, the median time of each step to the
 record (from the event log), and peak RSS per process role.
@@ -284,6 +287,10 @@ def measure(launcher: str, storage: str, sensor_loop_s: str, args: argparse.Name
             daemon.start(command, run_workers=launcher == "warm")
             sampler = RssSampler(daemon.process.pid, *([daemon.pool.pid] if daemon.pool else []))
             sampler.start()
+            # the first notice after the stack is up: one produced during start-up would measure the start-up
+            spawned = time.time()
+            wait_for(daemon.ready, 180, "the pool to answer and the sensors to tick")
+            print(f"  stack up {time.time() - spawned:.1f} s after the daemon was spawned", flush=True)
             result: dict[str, object] = {}
             if args.idle_s:  # what the daemon's loop costs with nothing to do, after its start-up
                 time.sleep(15)
