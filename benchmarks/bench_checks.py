@@ -3,7 +3,8 @@
 They count in a notice's cost. Prints the median over repeats, milliseconds, of:
 
 - the contour check (the map's own cells against the rings, ``science/enclosed.py``), and with ``--baseline REV``
-  the contour check of that commit (its ``enclosed.py`` loaded beside this one, same inputs, same process);
+  the contour check of that commit (its ``enclosed.py`` and ``planar_overlap.py`` loaded beside this one's, same
+  inputs, same process);
 - the flat-map check (the PROB column in memory) and the MOC-area check;
 - the products: decode + statistics, flat map + multi-order gzip, contours, MOCs, and the quick-look picture
   (without the GBM/LAT layers and galaxies, so a lower bound);
@@ -37,22 +38,30 @@ from gwtm_assets.science.skymap import (
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples" / "ligo"
-ENCLOSED = "gwtm_assets/science/enclosed.py"
+#: The contour check's own modules, in import order: a baseline is loaded from all of them at that commit.
+CHECK_MODULES = ("planar_overlap", "enclosed")
 
 
 def enclosed_at(revision: str) -> Callable:
-    """``probability_in_rings`` of ``revision``: its enclosed.py as a module of this package (its relative imports
-    resolve here, so a baseline needing a module this checkout lacks cannot be loaded)."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:{ENCLOSED}"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout
-    name = "gwtm_assets.science._enclosed_baseline"
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "gwtm_assets.science"
-    sys.modules[name] = module
-    exec(compile(source, f"{revision}:{ENCLOSED}", "exec"), module.__dict__)
+    """``probability_in_rings`` of ``revision``: its ``CHECK_MODULES`` as modules of this package under names of their
+    own, importing one another (their other relative imports resolve here, so a baseline needing a module this
+    checkout lacks cannot be loaded)."""
+    module = None
+    for stem in CHECK_MODULES:
+        path = f"gwtm_assets/science/{stem}.py"
+        source = subprocess.run(
+            ["git", "show", f"{revision}:{path}"], cwd=REPO, check=True, capture_output=True, text=True
+        ).stdout
+        for other in CHECK_MODULES:
+            source = source.replace(f"from .{other} import", f"from ._{other}_baseline import")
+        name = f"gwtm_assets.science._{stem}_baseline"
+        spec = importlib.util.spec_from_loader(name, loader=None)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = "gwtm_assets.science"
+        sys.modules[name] = module
+        exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
+    assert module is not None
     return module.probability_in_rings
 
 
