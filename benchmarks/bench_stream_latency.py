@@ -13,9 +13,9 @@ unrelated to the sensor daemon's loop; a fixed seed) or, with ``--cadence 2``,
 a minute with nothing to do, as most alerts come); rounds re-use the
 samples under new mock event ids so every notice is new to the system. The
 first notice waits for the stack to be up (the pool answers, the sensors
-have ticked): one produced during start-up would measure the start-up. Then a burst: 5 notices of each of 10 new
-events produced at once; every record must be posted once and each event's
-in order. Prints p50/p95 latencies, the median time of each step to the
+have ticked): one produced during start-up would measure the start-up. Then
+a burst: 5 notices of each of 10 new events produced at once; every record
+must be posted once and each event's in order. Prints p50/p95 latencies, the median time of each step to the
 record (from the event log), and peak RSS per process role.
 
     python benchmarks/bench_stream_latency.py [--rounds 3] [--burst-events 10] [--launchers cold,warm] [--baseline REV]

@@ -91,10 +91,10 @@ def test_a_region_inside_one_polygon_is_found_without_any_crossing(grid):
     assert np.count_nonzero(got) == 1
 
 
-def snapped_region(rng: np.random.Generator):
-    """A random polygon with its vertices on a quarter-cell grid: along the cells' edges, through their corners."""
-    region = shapely.make_valid(shapely.Polygon(rng.integers(0, 25, size=(rng.integers(3, 9), 2)) / 4.0))
-    return shapely.union_all([part for part in shapely.get_parts(region) if part.geom_type == "Polygon"])
+def polygonal(geometry):
+    """The polygons of a geometry, as one (``make_valid`` may add lines and points where a ring touches itself)."""
+    parts = shapely.get_parts(shapely.make_valid(geometry))
+    return shapely.union_all([part for part in parts if part.geom_type == "Polygon"])
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -105,13 +105,11 @@ def test_contacts_that_rounding_makes_almost_exact_match_geos(seed):
     grid = np.stack([unit_square(i, j, steps=2) for i in range(6) for j in range(6)])
     checked = 0
     for _ in range(150):
-        region = snapped_region(rng)
+        # vertices on a quarter-cell grid: along the cells' edges, through their corners
+        snapped = polygonal(shapely.Polygon(rng.integers(0, 25, size=(rng.integers(3, 9), 2)) / 4.0))
         scale, shift = rng.choice([1.0, 0.1, 1 / 3, 7.3]), rng.choice([0.0, 0.7, -12.3])
         outlines = np.roll(grid[:, ::-1] if rng.random() < 0.5 else grid, rng.integers(0, 8), axis=1) * scale + shift
-        region = shapely.union_all(
-            [p for p in shapely.get_parts(shapely.make_valid(
-                shapely.affinity.affine_transform(region, [scale, 0, 0, scale, shift, shift]))) if p.geom_type == "Polygon"]
-        )  # fmt: skip
+        region = polygonal(shapely.affinity.affine_transform(snapped, [scale, 0, 0, scale, shift, shift]))
         if region.is_empty or region.area == 0:
             continue
         checked += 1

@@ -6,11 +6,12 @@ the intersection on their left. Along a straight edge ``v + s e`` the pieces ins
 share of the edge inside, and that share needs no sorting: it is whether the edge starts inside plus, for each
 crossing at ``s``, ``±(1 - s)`` (+ where it enters). Whether each edge starts inside follows from the one before it
 by the same signs; each polygon's first vertex is the one unknown, settled by a vertex on the other side of it, else
-by the area having to lie between 0 and the polygon's own, else (all in or all out) by a test point. Degenerate contacts (shared edges, vertices on edges) are decided as if the region were moved by
-an infinitesimal ``(ε, ε²)`` (simulation of simplicity): every orientation that is exactly zero takes the sign that
-move would give it, one rule for every test, so crossings, and whether a point is inside, always agree. One
-vectorised pass replaces a GEOS overlay per polygon, whose fixed cost (~20 us) dominated the contour check. Checked
-against GEOS in tests/test_science_planar_overlap.py.
+by the area having to lie between 0 and the polygon's own, else (all in or all out) by a test point. Degenerate
+contacts (shared edges, vertices on edges) are decided as if the region were moved by an infinitesimal ``(ε, ε²)``
+(simulation of simplicity): every orientation that is exactly zero takes the sign that move would give it, one rule
+for every test, so crossings, and whether a point is inside, always agree. One vectorised pass replaces a GEOS
+overlay per polygon, whose fixed cost (~20 us) dominated the contour check. Checked against GEOS in
+tests/test_science_planar_overlap.py.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def areas_inside(outlines: np.ndarray, region, region_segments: np.ndarray, segm
 
     # Which side of each segment the polygon's vertices are on, and of each polygon edge the segment's ends; exact
     # zeros as the region's move by (ε, ε²) makes them. A vertex's sign is computed once, for both its edges.
-    vertex_left = _left(d[:, None, 0] * (v[..., 1] - p[:, None, 1]) - d[:, None, 1] * (v[..., 0] - p[:, None, 0]),
-                        ((d[:, 1] > 0) | ((d[:, 1] == 0) & (d[:, 0] < 0)))[:, None])  # fmt: skip
+    segment_tie = ((d[:, 1] > 0) | ((d[:, 1] == 0) & (d[:, 0] < 0)))[:, None]
+    vertex_left = _left(_cross(d[:, None, :], v - p[:, None, :]), segment_tie)
     edge_tie = ((edges[..., 1] < 0) | ((edges[..., 1] == 0) & (edges[..., 0] > 0)))[polygon_of_pair]
     from_p = p[:, None, :] - v
     p_left = _left(_cross(e, from_p), edge_tie)
