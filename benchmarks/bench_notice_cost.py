@@ -11,7 +11,10 @@ in the same run:
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
    records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
 2. **Whole ingest per notice**, as the issue measures it: ``gwtm-cron ingest <sample>`` minus
-   ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out (medians of ``--repeats``).
+   ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out.
+
+Both are repeated ``--repeats`` times, this checkout and the baseline taking turns in each round (a slow spell of the
+machine then falls on both), and the medians printed.
 
 The GWTM API is the development API (``gwtm-cron dev-api``) in its own process, so its CPU is not counted.
 
@@ -148,13 +151,36 @@ def ingest_seconds(tree: Path, api_base: str, sample: str) -> float:
     return elapsed
 
 
-def measure(label: str, tree: Path, api_base: str, repeats: int) -> dict:
-    warm = warm_costs(tree, api_base)
-    retraction = statistics.median(ingest_seconds(tree, api_base, RETRACTION) for _ in range(repeats))
-    whole = {
-        s: statistics.median(ingest_seconds(tree, api_base, s) for _ in range(repeats)) - retraction for s in MEASURED
-    }
-    return {"label": label, "warm": warm, "ingest": whole}
+def measure(trees: list[tuple[str, Path]], api_base: str, repeats: int) -> list[dict]:
+    """Every measure ``repeats`` times, the trees taking turns within each round, so that a slow spell of the machine
+    falls on all of them alike; per notice the medians."""
+    warm: dict[str, list[list[dict]]] = {label: [] for label, _ in trees}
+    ingest: dict[str, dict[str, list[float]]] = {label: {s: [] for s in (RETRACTION, *MEASURED)} for label, _ in trees}
+    for _ in range(repeats):
+        for label, tree in trees:
+            warm[label].append(warm_costs(tree, api_base))
+            for sample in (RETRACTION, *MEASURED):
+                ingest[label][sample].append(ingest_seconds(tree, api_base, sample))
+    results = []
+    for label, _ in trees:
+        retraction = statistics.median(ingest[label][RETRACTION])
+        results.append(
+            {
+                "label": label,
+                "warm": [median_notice([run[i] for run in warm[label]]) for i in range(len(MEASURED))],
+                "ingest": {s: statistics.median(ingest[label][s]) - retraction for s in MEASURED},
+            }
+        )
+    return results
+
+
+def median_notice(runs: list[dict]) -> dict:
+    """One notice's warm measures over several runs: the median of each figure."""
+    merged: dict = {"notice": runs[0]["notice"], "cpu_s": statistics.median(r["cpu_s"] for r in runs)}
+    for key in ("steps_s", "products_ms", "checks_ms"):
+        names = {name for r in runs for name in r[key]}
+        merged[key] = {n: statistics.median(r[key][n] for r in runs if n in r[key]) for n in sorted(names)}
+    return merged
 
 
 def report(results: list[dict]) -> None:
@@ -215,7 +241,7 @@ def main() -> None:
                                capture_output=True)  # fmt: skip
                 trees.insert(0, (f"before ({args.baseline})", before))
             try:
-                results = [measure(label, tree, api_base, args.repeats) for label, tree in trees]
+                results = measure(trees, api_base, args.repeats)
             finally:
                 if args.baseline:
                     subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False)

@@ -14,6 +14,7 @@ from dagster import (
     OutputContext,
     ResourceDependency,
 )
+from pydantic import PrivateAttr
 
 from ..resources.storage import ProductStorage
 from ..storage_keys import incoming_notice_key, intermediate_key
@@ -94,18 +95,30 @@ class PickledValueIOManager(ConfigurableIOManager):
     Objects ``intermediates/<asset>/<partition>.pickle`` in whichever backend
     ``STORAGE_BUCKET_SOURCE`` selects (for Azure Blob, container ``intermediates``),
     so any asset re-materializes alone from the UI on any deployment.
+
+    A run reads each object from storage once at most: most of a notice's steps load the notice and its sky map
+    (about 20 loads, 18 MB for S230518h), so the bytes a run wrote or first read are kept for its later loads.
+    Dagster makes this IO manager anew for every run, so no run sees what another kept. The bytes, not the objects,
+    are kept: every load gets its own copy, as from storage.
     """
 
     storage: ResourceDependency[ProductStorage]
     prefix: str = "intermediates"
+
+    _run_objects: dict[str, bytes] = PrivateAttr(default_factory=dict)
 
     def _key(self, asset_path: Sequence[str], partition_key: str | None) -> str:
         return intermediate_key(self.prefix, asset_path, partition_key)
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
         key = self._key(context.asset_key.path, context.partition_key if context.has_partition_key else None)
-        self.storage.object_store().put(key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self.storage.object_store().put(key, data)
+        self._run_objects[key] = data
 
     def load_input(self, context: InputContext) -> object:
         key = self._key(context.asset_key.path, context.asset_partition_key if context.has_asset_partitions else None)
-        return pickle.loads(self.storage.object_store().get(key))
+        data = self._run_objects.get(key)
+        if data is None:
+            data = self._run_objects[key] = self.storage.object_store().get(key)
+        return pickle.loads(data)
