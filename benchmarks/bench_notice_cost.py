@@ -11,7 +11,8 @@ in the same run:
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
    records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
 2. **Whole ingest per notice**, as the issue measures it: ``gwtm-cron ingest <sample>`` minus
-   ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out.
+   ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out; wall time and the process's CPU
+   time (user + system, less noisy on a shared machine).
 
 Both are repeated ``--repeats`` times, this checkout and the baseline taking turns in each round (a slow spell of the
 machine then falls on both), and the medians printed.
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -130,7 +132,8 @@ def warm_costs(tree: Path, api_base: str) -> list[dict]:
     return found
 
 
-def ingest_seconds(tree: Path, api_base: str, sample: str) -> float:
+def ingest_seconds(tree: Path, api_base: str, sample: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of a new ``gwtm-cron ingest`` of ``sample``."""
     with tempfile.TemporaryDirectory() as storage:
         env = {**os.environ, "PYTHONPATH": str(tree), "API_BASE": api_base, "API_TOKEN": TOKEN,
                "LOCAL_STORAGE_DIR": storage, "FERMI_TLE_SOURCE": str(REPO / "samples" / "fermi"), "LOG_LEVEL": "WARNING"}  # fmt: skip
@@ -140,22 +143,24 @@ def ingest_seconds(tree: Path, api_base: str, sample: str) -> float:
         )
         path = Path(storage) / "notice.json"
         path.write_bytes(raw)
-        started = time.perf_counter()
+        started, children = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [sys.executable, "-m", "gwtm_assets.cli", "ingest", str(path)],
             env=env, capture_output=True, text=True, check=False, cwd=tree,
         )  # fmt: skip
-        elapsed = time.perf_counter() - started
+        elapsed, used = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         sys.exit(f"{tree} ingest {sample}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
 
 
 def measure(trees: list[tuple[str, Path]], api_base: str, repeats: int) -> list[dict]:
     """Every measure ``repeats`` times, the trees taking turns within each round, so that a slow spell of the machine
     falls on all of them alike; per notice the medians."""
     warm: dict[str, list[list[dict]]] = {label: [] for label, _ in trees}
-    ingest: dict[str, dict[str, list[float]]] = {label: {s: [] for s in (RETRACTION, *MEASURED)} for label, _ in trees}
+    ingest: dict[str, dict[str, list[tuple[float, float]]]] = {
+        label: {s: [] for s in (RETRACTION, *MEASURED)} for label, _ in trees
+    }
     for _ in range(repeats):
         for label, tree in trees:
             warm[label].append(warm_costs(tree, api_base))
@@ -163,12 +168,18 @@ def measure(trees: list[tuple[str, Path]], api_base: str, repeats: int) -> list[
                 ingest[label][sample].append(ingest_seconds(tree, api_base, sample))
     results = []
     for label, _ in trees:
-        retraction = statistics.median(ingest[label][RETRACTION])
+        retraction = [statistics.median(measure) for measure in zip(*ingest[label][RETRACTION], strict=True)]
         results.append(
             {
                 "label": label,
                 "warm": [median_notice([run[i] for run in warm[label]]) for i in range(len(MEASURED))],
-                "ingest": {s: statistics.median(ingest[label][s]) - retraction for s in MEASURED},
+                "ingest": {
+                    s: [
+                        statistics.median(m) - r
+                        for m, r in zip(zip(*ingest[label][s], strict=True), retraction, strict=True)
+                    ]
+                    for s in MEASURED
+                },
             }
         )
     return results
@@ -189,11 +200,11 @@ def report(results: list[dict]) -> None:
     print("|---|" + "---|" * len(results))
     for i, name in enumerate(MEASURED):
         print(f"| {name} | " + " | ".join(f"{r['warm'][i]['cpu_s']:.2f}" for r in results) + " |")
-    print("\n### Whole `gwtm-cron ingest` per notice, start-up excluded (s)\n")
+    print("\n### Whole `gwtm-cron ingest` per notice, start-up excluded (s, wall / CPU)\n")
     print("| notice | " + " | ".join(r["label"] for r in results) + " |")
     print("|---|" + "---|" * len(results))
     for name in MEASURED:
-        print(f"| {name} | " + " | ".join(f"{r['ingest'][name]:.2f}" for r in results) + " |")
+        print(f"| {name} | " + " | ".join("{:.2f} / {:.2f}".format(*r["ingest"][name]) for r in results) + " |")
     print("\n### In-asset checks against the products they check (the assets' compute_ms and check_ms, ms)\n")
     print("| notice | " + " | ".join(f"products / checks / share, {r['label']}" for r in results) + " |")
     print("|---|" + "---|" * len(results))
@@ -240,6 +251,8 @@ def main() -> None:
                 subprocess.run(["git", "worktree", "add", "--detach", str(before), args.baseline], cwd=REPO, check=True,
                                capture_output=True)  # fmt: skip
                 trees.insert(0, (f"before ({args.baseline})", before))
+            for _, tree in trees:  # a new worktree has no bytecode: each new process would compile it again
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "gwtm_assets")], check=True)
             try:
                 results = measure(trees, api_base, args.repeats)
             finally:
