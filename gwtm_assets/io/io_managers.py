@@ -96,8 +96,8 @@ class PickledValueIOManager(ConfigurableIOManager):
     ``STORAGE_BUCKET_SOURCE`` selects (for Azure Blob, container ``intermediates``),
     so any asset re-materializes alone from the UI on any deployment.
 
-    A run reads each object from storage once at most: most of a notice's steps load the notice and its sky map
-    (about 20 loads, 18 MB for S230518h), so the bytes a run wrote or first read are kept for its later loads.
+    A run reads each object from storage once at most: most steps of a notice's products run load the notice and
+    its sky map (19 loads, 22 MB), so the bytes a run wrote or first read are kept for its later loads.
     Dagster makes this IO manager anew for every run, so no run sees what another kept. The bytes, not the objects,
     are kept: every load gets its own copy, as from storage.
     """
