@@ -328,11 +328,7 @@ def test_a_long_outage_is_caught_up_from_gracedb_every_notice_once_in_order(stre
 
 def ligo_sensor_ticks(daemon: DagsterDaemon) -> list:
     """The LIGO sensor's ticks, oldest first."""
-    from dagster._core.scheduler.instigation import InstigatorType
-
-    [state] = [s for s in daemon.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-               if s.instigator_name == "ligo_alert_sensor"]  # fmt: skip
-    return sorted(daemon.instance.get_ticks(state.instigator_origin_id, state.selector_id), key=lambda t: t.timestamp)
+    return sorted(daemon.sensor_ticks("ligo_alert_sensor"), key=lambda t: t.timestamp)
 
 
 def test_a_notice_right_after_another_is_read_within_a_sensor_pass_not_dagsters_5_s(stream, broker, api_server):

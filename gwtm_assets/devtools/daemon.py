@@ -146,8 +146,6 @@ class DagsterDaemon:
     def ready(self, sensors: tuple[str, ...] = ("ligo_alert_sensor", "ligo_products_sensor")) -> bool:
         """Whether the stack is up: the run-worker pool (if started) answers, and each of ``sensors`` has ticked (its
         code server loaded, its consumer polled once). A notice produced before that measures start-up."""
-        from dagster._core.definitions.run_request import InstigatorType
-
         from ..runtime.run_workers import PoolUnavailable, RunWorkerPoolClient, default_address
 
         if self.pool is not None:
@@ -156,15 +154,16 @@ class DagsterDaemon:
                 RunWorkerPoolClient(address, timeout_s=1.0, token=self.env.get("RUN_WORKERS_TOKEN", "")).ping()
             except PoolUnavailable:
                 return False
-        states = {
-            state.instigator_name: state
-            for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-        }
-        return all(
-            name in states
-            and self.instance.get_ticks(states[name].instigator_origin_id, states[name].selector_id, limit=1)
-            for name in sensors
-        )
+        return all(self.sensor_ticks(name, limit=1) for name in sensors)
+
+    def sensor_ticks(self, name: str, limit: int | None = None) -> list:
+        """The ticks of sensor ``name``, newest first (none before the daemon has seen it)."""
+        from dagster._core.scheduler.instigation import InstigatorType
+
+        for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+            if state.instigator_name == name:
+                return list(self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=limit))
+        return []
 
     def materialized_partitions(self, asset: str) -> list[str]:
         """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""
