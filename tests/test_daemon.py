@@ -134,7 +134,7 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     for asset in ("incoming_gw_notice", *LIGO_ASSETS):  # the landing too: the UI shows the source filled
         assert sorted(daemon.materialized_partitions(asset)) == keys, asset
     assert len(daemon.materialized_partitions("icecube_record")) == 2
-    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}, daemon.failed_runs()
     assert_products_complete(daemon)
     assert_records_usable_by_the_site(api_server)
 
@@ -158,7 +158,7 @@ def test_every_notice_materialized_once_garbage_quarantined_and_sigterm_is_clean
     assert not store.exists(f"test/incoming/{parse_icecube_key('MS230427r')}.json")
     wait_for(lambda: len(replayed()) == len(notices) + 1, 300, "every stored notice replayed")
     wait_for(daemon.idle, 120, "the replay runs to finish")
-    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}, daemon.failed_runs()
     assert alert_types(api_server) == EXPECTED_ALERT_TYPES
     # IceCube notices are re-sent; the API keeps one per reference ("event already exists").
     assert len(api_server.state.icecube_notices) == 2
@@ -193,7 +193,7 @@ def test_daemon_killed_while_a_record_is_posted_loses_nothing_posts_nothing_twic
     keys = {parse_ligo_notice(raw).partition_key for raw in ligo_notices()}
     assert set(daemon.materialized_partitions("moc")) == keys
     # Resumed, not failed and run again: one run per notice and stage, each a success.
-    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}, daemon.failed_runs()
     assert not [r for r in daemon.runs() if "dagster/parent_run_id" in r.tags]
     resumed = [r for r in daemon.runs() if RESUME_RUN_LOG_MESSAGE in engine_messages(daemon.instance, r.run_id)]
     records_resumed = [r.tags["dagster/partition"] for r in resumed if r.tags.get(STAGE_TAG) != PRODUCTS_STAGE]
@@ -306,7 +306,7 @@ def test_a_long_outage_is_caught_up_from_gracedb_every_notice_once_in_order(stre
 
     posted = alert_types(api_server)["MS181101ab"]
     assert posted == ["EarlyWarning", "Update", "Update", "Update-ExtCoinc", "Preliminary", "Initial"], posted
-    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}
+    assert {r.status for r in daemon.runs()} == {DagsterRunStatus.SUCCESS}, daemon.failed_runs()
     ledgers = (Path(daemon.env["LOCAL_STORAGE_DIR"]) / "test" / "ledger").glob("MS181101ab-*.json")
     names = sorted(entry["name"] for path in ledgers for entry in json.loads(path.read_text()).values())
     assert names == sorted(["MS181101ab-EarlyWarning", "MS181101ab-Preliminary", "MS181101ab-Initial",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from ..run_tags import STAGE_TAG
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -164,6 +166,17 @@ class DagsterDaemon:
             if state.instigator_name == name:
                 return list(self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=limit))
         return []
+
+    def failed_runs(self) -> list[str]:
+        """One line per failed run: its partition, stage and what failed it (the run's and steps' failure messages),
+        what an operator reads first in the UI."""
+        failures = (DagsterEventType.RUN_FAILURE, DagsterEventType.STEP_FAILURE, DagsterEventType.ENGINE_EVENT)
+        lines = []
+        for run in self.runs(DagsterRunStatus.FAILURE):
+            records = self.instance.all_logs(run.run_id, of_type=set(failures))
+            messages = [r.dagster_event.message or "" for r in records if r.dagster_event]
+            lines.append(f"{run.tags.get('dagster/partition')} {run.tags.get(STAGE_TAG, 'record')}: {messages}")
+        return lines
 
     def materialized_partitions(self, asset: str) -> list[str]:
         """Partition keys of every materialization of ``asset`` (repeats mean re-materializations)."""
