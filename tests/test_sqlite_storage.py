@@ -1,5 +1,6 @@
 """The single host's SQLite storage: a run's event database is a copy of the one Dagster builds, made once."""
 
+import os
 import shutil
 import sqlite3
 import time
@@ -7,12 +8,16 @@ import uuid
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from gwtm_assets.runtime.sqlite_storage import (
     TEMPLATE_DIR,
+    ProcessEngines,
     ShardTemplateEventLogStorage,
     StampedSqliteRunStorage,
     StampedSqliteScheduleStorage,
@@ -96,3 +101,81 @@ def test_run_and_schedule_databases_are_built_once_then_opened_as_they_are(tmp_p
 def _tables(path: Path) -> set[str]:
     with closing(sqlite3.connect(path)) as db:
         return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _rows(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT COUNT(*) FROM event_logs").fetchone()[0]
+
+
+@pytest.fixture
+def connections_opened():
+    """SQLite connections any SQLAlchemy engine opens while the test runs."""
+    opened: list[object] = []
+
+    def count(*_: object) -> None:
+        opened.append(None)
+
+    event.listen(Engine, "connect", count)
+    yield opened
+    event.remove(Engine, "connect", count)
+
+
+def test_a_process_keeps_its_connections_open(tmp_path, connections_opened):
+    storage = ShardTemplateEventLogStorage(str(tmp_path))
+    runs = StampedSqliteRunStorage.from_local(str(tmp_path / "runs"))
+    run_id = str(uuid.uuid4())
+
+    def calls() -> None:
+        storage.store_event(_event(run_id))
+        storage.get_records_for_run(run_id, limit=1)
+        runs.get_cursor_values({"seen"})
+
+    calls()  # opens the run's database (built from the template), and the runs database
+    before = len(connections_opened)
+    for _ in range(20):
+        calls()
+    # Dagster's own storages open one for every call: 60 here.
+    assert len(connections_opened) == before
+    assert _rows(tmp_path / f"{run_id}.db") == 21  # committed, visible to another connection
+
+
+def test_a_forked_process_opens_its_own_connections_and_leaves_the_parents_alone(tmp_path):
+    storage = ShardTemplateEventLogStorage(str(tmp_path))
+    run_id = str(uuid.uuid4())
+    storage.store_event(_event(run_id, "parent"))
+    parents_engine, _ = storage._engines.get(storage.conn_string_for_shard(run_id))
+    pid = os.fork()
+    if pid == 0:  # the child: a new engine, and the parent's never closed
+        code = 1
+        try:
+            child_engine, made = storage._engines.get(storage.conn_string_for_shard(run_id))
+            storage.store_event(_event(run_id, "child"))
+            code = 0 if made and child_engine is not parents_engine else 2
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+    storage.store_event(_event(run_id, "parent again"))  # on the parent's connection, still open
+    assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["parent", "child", "parent again"]
+    assert storage._engines.get(storage.conn_string_for_shard(run_id)) == (parents_engine, False)
+
+
+def test_the_least_recently_used_engine_is_closed_beyond_the_capacity(tmp_path):
+    engines = ProcessEngines(capacity=2)
+    urls = [f"sqlite:///{tmp_path / name}.db" for name in "abc"]
+    first, _ = engines.get(urls[0])
+    engines.get(urls[1])
+    engines.get(urls[0])  # used again: b is now the oldest
+    engines.get(urls[2])
+    assert engines.get(urls[0]) == (first, False)
+    assert engines.get(urls[1])[1]  # made again
+
+
+def test_events_after_a_wipe_go_to_the_new_files(tmp_path):
+    storage = ShardTemplateEventLogStorage(str(tmp_path))
+    run_id = str(uuid.uuid4())
+    storage.store_event(_event(run_id))
+    storage.wipe()  # deletes the run's database while this process has it open
+    storage.store_event(_event(run_id, "after"))
+    assert _rows(tmp_path / f"{run_id}.db") == 1
+    assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["after"]

@@ -10,7 +10,7 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
 - ``daemon``: ``gwtm-cron daemon``, ``dagster-daemon run`` with its sensor loop at ``SENSOR_LOOP_S`` and its
   PostgreSQL connections pooled.
 - ``sqlite_storage``: ``ShardTemplateSqliteStorage``, the single host's default storage, each run's event database
-  copied from a template.
+  copied from a template, each process's SQLite connections kept open.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
@@ -28,5 +28,6 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
 - ``dagster._daemon.sensor.MIN_INTERVAL_LOOP_TIME``, ``dagster._daemon.cli.run_command`` and its
   ``get_instance_for_cli``: the daemon (``tests/test_sensor_loop.py``, ``tests/test_daemon.py``).
 - ``dagster._core.storage.sqlite_storage`` (``DagsterSqliteStorage`` and its directory helpers) and
-  ``SqliteEventLogStorage._initdb``/``INDEX_SHARD_NAME``: the SQLite storage (``tests/test_sqlite_storage.py``).
+  ``SqliteEventLogStorage._initdb``/``_connect``/``_db_lock``/``_initialized_dbs``/``INDEX_SHARD_NAME``, the
+  SQLite storages' ``connect`` and ``_conn_string``: the SQLite storage (``tests/test_sqlite_storage.py``).
 """
