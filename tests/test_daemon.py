@@ -178,11 +178,10 @@ def test_daemon_killed_while_a_record_is_posted_loses_nothing_posts_nothing_twic
     daemon.start()
     broker.produce(ligo_topic, ligo_notices())
     wait_for(lambda: api_server.posts_cut("post_alert"), 240, "the second record on its way")
-    # Not while S230518h's run (its own lane) is being launched: a run the daemon dies launching has no worker to
-    # check and waits out Dagster's start timeout (README, "Faults"); the post stalls 20 s meanwhile.
-    wait_for(lambda: not daemon.runs(DagsterRunStatus.STARTING), 15,
-             "no run being launched", interval_s=0.05)  # fmt: skip
-    daemon.kill()
+    # Not while another run (S230518h's, its own lane; a products run) is being launched: a run the daemon dies
+    # launching has no worker to check and waits out Dagster's start timeout (README, "Faults"), then is retried
+    # whole. The post stalls 20 s meanwhile.
+    daemon.kill_when_no_run_is_being_launched()
     assert alert_types(api_server).get("MS181101ab") == ["EarlyWarning"]
 
     daemon.start()

@@ -94,6 +94,20 @@ class DagsterDaemon:
             raise RuntimeError("DagsterDaemon.start() was not called")
         return self.process
 
+    def kill_when_no_run_is_being_launched(self, timeout_s: float = 15) -> None:
+        """``kill``, at a moment when no run is STARTING: the daemon (which alone moves runs to STARTING) is frozen
+        (SIGSTOP) before runs are checked, so none can start between the check and the kill; thawed to try again."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            _signal_group(self.started.pid, signal.SIGSTOP)
+            if not self.runs(DagsterRunStatus.STARTING):
+                self.kill()
+                return
+            _signal_group(self.started.pid, signal.SIGCONT)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"a run was still being launched after {timeout_s} s")
+            time.sleep(0.05)
+
     def kill(self) -> None:
         """SIGKILL the daemon, its code server, the run-worker pool and every run worker (their process groups)."""
         os.killpg(self.started.pid, signal.SIGKILL)
