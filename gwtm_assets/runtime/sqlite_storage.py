@@ -192,23 +192,28 @@ class ShardTemplateEventLogStorage(SqliteEventLogStorage):
             super()._initdb(engine, for_index_shard)
 
 
-class StampedSqliteRunStorage(SqliteRunStorage):
-    """``SqliteRunStorage`` that opens a built database without alembic's revision check (Dagster acts on it only
-    when a database has no stamp; migrations are ``dagster instance migrate``'s), with its connections kept open."""
+class KeptConnections:
+    """For a SQLite storage of one database (``_conn_string``): ``connect`` on the process's kept engine."""
 
-    _engines: ProcessEngines | None = None
+    _conn_string: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._engines = ProcessEngines(capacity=1)
+        super().__init__(*args, **kwargs)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        if self._engines is None:
-            self._engines = ProcessEngines(capacity=1)
         with pooled_connection(self._engines, self._conn_string) as connection:
             yield connection
 
     def dispose(self) -> None:
-        if self._engines is not None:
-            self._engines.dispose()
-        super().dispose()
+        self._engines.dispose()
+        super().dispose()  # type: ignore[misc]
+
+
+class StampedSqliteRunStorage(KeptConnections, SqliteRunStorage):
+    """``SqliteRunStorage`` that opens a built database without alembic's revision check (Dagster acts on it only
+    when a database has no stamp; migrations are ``dagster instance migrate``'s), with its connections kept open."""
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
@@ -217,23 +222,9 @@ class StampedSqliteRunStorage(SqliteRunStorage):
         return super().from_local(base_dir, inst_data)
 
 
-class StampedSqliteScheduleStorage(SqliteScheduleStorage):
+class StampedSqliteScheduleStorage(KeptConnections, SqliteScheduleStorage):
     """``SqliteScheduleStorage`` that opens a built database without alembic's revision check, with its connections
     kept open (as above)."""
-
-    _engines: ProcessEngines | None = None
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        if self._engines is None:
-            self._engines = ProcessEngines(capacity=1)
-        with pooled_connection(self._engines, self._conn_string) as connection:
-            yield connection
-
-    def dispose(self) -> None:
-        if self._engines is not None:
-            self._engines.dispose()
-        super().dispose()
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> SqliteScheduleStorage:
