@@ -48,7 +48,12 @@ def test_production_instance_config_is_valid():
         result = validate_config(dagster_instance_config_schema(), config)
         assert result.success, (path, [e.message for e in result.errors])
     production = yaml.safe_load((REPO / "deploy" / "dagster.production.yaml").read_text())
-    assert "postgres" in production["storage"] and production["telemetry"] == {"enabled": False}
+    storage = production["storage"]["custom"]
+    assert (storage["module"], storage["class"]) == (
+        "gwtm_assets.runtime.postgres_storage",
+        "KnownColumnsPostgresStorage",
+    )
+    assert "postgres_db" in storage["config"] and production["telemetry"] == {"enabled": False}
     assert production["run_retries"]["enabled"] and production["run_launcher"]["class"] == "WarmRunLauncher"
     assert production["instance_class"]["class"] == "EventTaggingInstance"
 

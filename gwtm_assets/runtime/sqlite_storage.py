@@ -52,6 +52,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from .known_columns import KnownAssetKeyColumns, KnownRunColumns
+
 TEMPLATE_DIR = ".shard-template"
 #: Run databases whose engines a process keeps open at once (a run worker needs its run's and the index; the daemon
 #: and webserver go through many runs, the least recently used closed first).
@@ -136,9 +138,9 @@ def link_copy(source: str, target: str) -> bool:
         os.unlink(partial)
 
 
-class ShardTemplateEventLogStorage(SqliteEventLogStorage):
-    """``SqliteEventLogStorage`` whose run databases start as copies of a template and whose connections are kept
-    open (module docstring)."""
+class ShardTemplateEventLogStorage(KnownAssetKeyColumns, SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` whose run databases start as copies of a template, whose connections are kept open
+    (module docstring) and which remembers the columns it found (``known_columns``)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines = ProcessEngines()
@@ -211,9 +213,10 @@ class KeptConnections:
         super().dispose()  # type: ignore[misc]
 
 
-class StampedSqliteRunStorage(KeptConnections, SqliteRunStorage):
+class StampedSqliteRunStorage(KeptConnections, KnownRunColumns, SqliteRunStorage):
     """``SqliteRunStorage`` that opens a built database without alembic's revision check (Dagster acts on it only
-    when a database has no stamp; migrations are ``dagster instance migrate``'s), with its connections kept open."""
+    when a database has no stamp; migrations are ``dagster instance migrate``'s), with its connections kept open and
+    the columns it found remembered."""
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data: ConfigurableClassData | None = None) -> Self:
