@@ -11,6 +11,8 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
   PostgreSQL connections pooled.
 - ``sqlite_storage``: ``ShardTemplateSqliteStorage``, the single host's default storage, each run's event database
   copied from a template, each process's SQLite connections kept open.
+- ``postgres_storage``: ``KnownColumnsPostgresStorage``, the production instance's PostgreSQL storage.
+- ``known_columns``: the mixins by which both storages reflect a schema column until they have found it once.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):
@@ -30,4 +32,7 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
 - ``dagster._core.storage.sqlite_storage`` (``DagsterSqliteStorage`` and its directory helpers) and
   ``SqliteEventLogStorage._initdb``/``_connect``/``_db_lock``/``_initialized_dbs``/``INDEX_SHARD_NAME``, the
   SQLite storages' ``connect`` and ``_conn_string``: the SQLite storage (``tests/test_sqlite_storage.py``).
+- The SQL storages' schema checks (``has_asset_key_col``, ``_has_asset_key_col_on_connection``,
+  ``has_run_stats_index_cols``, ``has_bulk_actions_selector_cols``, ``has_backfill_id_column``) and
+  ``DagsterPostgresStorage``'s constructor: ``known_columns`` and ``postgres_storage`` (``tests/test_known_columns.py``).
 """
