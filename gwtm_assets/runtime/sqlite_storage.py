@@ -64,8 +64,9 @@ class ProcessEngines:
     """This process's SQLAlchemy engines, one per database URL, each pooling its open SQLite connections.
 
     At most ``capacity`` engines are kept; the least recently used is disposed of (its connections closed) to make
-    room. After a fork the parent's engines are left untouched, never used nor closed (closing a SQLite connection
-    a parent opened can drop the parent's locks): the child opens its own."""
+    room. After a fork the parent's engines are left untouched, never used nor closed: SQLite does not support a
+    connection carried across ``fork()``, even to close it (its close may checkpoint the WAL the parent is using). The
+    child opens its own."""
 
     def __init__(self, capacity: int = ENGINES_PER_PROCESS) -> None:
         self.capacity = capacity
