@@ -5,7 +5,8 @@ in the same run:
 
 1. **Warm CPU per notice.** One process imports everything and ingests a warm-up notice of another event (as a
    warm run worker has), then each sample, each under a new mock event id: the process CPU time of the whole
-   ``materialize`` (every asset and check, Dagster's own work and its SQLite event log included) and the wall
+   ``materialize`` (every asset and check and Dagster's own work, on an in-memory instance of the production
+   instance class: what a SQLite instance adds is ``bench_event_log.py``'s) and the wall
    time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
    API's answer, so wall ~ CPU).
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
