@@ -144,31 +144,30 @@ def test_a_forked_process_opens_its_own_connections_and_leaves_the_parents_alone
     storage = ShardTemplateEventLogStorage(str(tmp_path))
     run_id = str(uuid.uuid4())
     storage.store_event(_event(run_id, "parent"))
-    parents_engine, _ = storage._engines.get(storage.conn_string_for_shard(run_id))
+    parents_engine = storage._engines.get(storage.conn_string_for_shard(run_id))
     pid = os.fork()
     if pid == 0:  # the child: a new engine, and the parent's never closed
         code = 1
         try:
-            child_engine, made = storage._engines.get(storage.conn_string_for_shard(run_id))
+            child_engine = storage._engines.get(storage.conn_string_for_shard(run_id))
             storage.store_event(_event(run_id, "child"))
-            code = 0 if made and child_engine is not parents_engine else 2
+            code = 0 if child_engine is not parents_engine else 2
         finally:
             os._exit(code)
     assert os.waitpid(pid, 0)[1] == 0
     storage.store_event(_event(run_id, "parent again"))  # on the parent's connection, still open
     assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["parent", "child", "parent again"]
-    assert storage._engines.get(storage.conn_string_for_shard(run_id)) == (parents_engine, False)
+    assert storage._engines.get(storage.conn_string_for_shard(run_id)) is parents_engine
 
 
 def test_the_least_recently_used_engine_is_closed_beyond_the_capacity(tmp_path):
     engines = ProcessEngines(capacity=2)
     urls = [f"sqlite:///{tmp_path / name}.db" for name in "abc"]
-    first, _ = engines.get(urls[0])
-    engines.get(urls[1])
+    first, second = engines.get(urls[0]), engines.get(urls[1])
     engines.get(urls[0])  # used again: b is now the oldest
     engines.get(urls[2])
-    assert engines.get(urls[0]) == (first, False)
-    assert engines.get(urls[1])[1]  # made again
+    assert engines.get(urls[0]) is first
+    assert engines.get(urls[1]) is not second  # closed, made again
 
 
 def test_events_after_a_wipe_go_to_the_new_files(tmp_path):

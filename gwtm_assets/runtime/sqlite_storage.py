@@ -75,8 +75,8 @@ class ProcessEngines:
         self._pid = os.getpid()
         self._parents: list[Engine] = []
 
-    def get(self, url: str) -> tuple[Engine, bool]:
-        """The engine for ``url`` and whether it was made by this call."""
+    def get(self, url: str) -> Engine:
+        """The engine for ``url``, made if this process has none."""
         with self._lock:
             if self._pid != os.getpid():
                 self._parents.extend(self._engines.values())
@@ -85,7 +85,7 @@ class ProcessEngines:
             engine = self._engines.get(url)
             if engine is not None:
                 self._engines.move_to_end(url)
-                return engine, False
+                return engine
             # Never waits for a connection (max_overflow -1): one beyond the pool's is opened and closed after use.
             engine = create_engine(
                 url, pool_size=2, max_overflow=-1, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
@@ -93,7 +93,7 @@ class ProcessEngines:
             self._engines[url] = engine
             while len(self._engines) > self.capacity:
                 self._engines.popitem(last=False)[1].dispose()
-            return engine, True
+            return engine
 
     def dispose(self) -> None:
         """Close every connection this process opened (before its files are deleted, or at exit)."""
@@ -107,8 +107,7 @@ class ProcessEngines:
 @contextmanager
 def pooled_connection(engines: ProcessEngines, url: str) -> Iterator[Connection]:
     """A connection of ``url``'s kept engine, in a transaction committed at the end (as Dagster's ``connect``)."""
-    engine, _ = engines.get(url)
-    with engine.connect() as connection, connection.begin():
+    with engines.get(url).connect() as connection, connection.begin():
         yield connection
 
 
@@ -151,11 +150,11 @@ class ShardTemplateEventLogStorage(KnownAssetKeyColumns, SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         # Dagster's _connect, on the process's kept engine: one transaction at a time per storage (its lock).
         with self._db_lock:
-            engine, _ = self._engines.get(self.conn_string_for_shard(shard))
+            url = self.conn_string_for_shard(shard)
             if shard not in self._initialized_dbs:
-                self._initdb(engine)
+                self._initdb(self._engines.get(url))
                 self._initialized_dbs.add(shard)
-            with engine.connect() as connection, connection.begin():
+            with pooled_connection(self._engines, url) as connection:
                 yield connection
 
     def wipe(self) -> None:
