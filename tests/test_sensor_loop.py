@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from dagster import DagsterInstance
 from dagster._daemon import cli as daemon_cli
 from dagster._daemon import sensor as sensor_daemon
@@ -74,8 +75,14 @@ def test_the_daemons_instance_keeps_its_postgresql_connections_open(monkeypatch,
             time.sleep(1.5)  # a closed session's count reaches the statistics when its backend exits
             return _sessions(url) - before - 1  # our own counting session
 
-        with DagsterInstance.from_config(str(tmp_path)) as stock:
-            assert sessions_for_queries(stock) >= 40  # Dagster's default: a new connection per query (NullPool)
+        # Dagster's own storage of the same database (storage: postgres:): a new connection per query (NullPool).
+        stock_home = tmp_path / "stock"
+        stock_home.mkdir()
+        stock_instance = yaml.safe_load(production.replace("port: 5432", f"port: {pg.port}"))
+        stock_instance["storage"] = {"postgres": stock_instance["storage"]["custom"]["config"]}
+        (stock_home / "dagster.yaml").write_text(yaml.safe_dump(stock_instance))
+        with DagsterInstance.from_config(str(stock_home)) as stock:
+            assert sessions_for_queries(stock) >= 40
 
         # gwtm-cron daemon's instance: the one dagster-daemon run opens, its connections held.
         monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

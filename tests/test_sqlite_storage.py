@@ -15,13 +15,14 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from gwtm_assets.runtime.process_engines import ProcessEngines
 from gwtm_assets.runtime.sqlite_storage import (
     TEMPLATE_DIR,
-    ProcessEngines,
     ShardTemplateEventLogStorage,
     StampedSqliteRunStorage,
     StampedSqliteScheduleStorage,
     link_copy,
+    sqlite_engine,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +162,7 @@ def test_a_forked_process_opens_its_own_connections_and_leaves_the_parents_alone
 
 
 def test_the_least_recently_used_engine_is_closed_beyond_the_capacity(tmp_path):
-    engines = ProcessEngines(capacity=2)
+    engines = ProcessEngines(sqlite_engine, capacity=2)
     urls = [f"sqlite:///{tmp_path / name}.db" for name in "abc"]
     first, second = engines.get(urls[0]), engines.get(urls[1])
     engines.get(urls[0])  # used again: b is now the oldest

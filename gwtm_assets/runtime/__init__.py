@@ -11,7 +11,9 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
   PostgreSQL connections pooled.
 - ``sqlite_storage``: ``ShardTemplateSqliteStorage``, the single host's default storage, each run's event database
   copied from a template, each process's SQLite connections kept open.
-- ``postgres_storage``: ``KnownColumnsPostgresStorage``, the production instance's PostgreSQL storage.
+- ``postgres_storage``: ``KnownColumnsPostgresStorage``, the production instance's PostgreSQL storage, every
+  instance of a process on the process's kept connections.
+- ``process_engines``: ``ProcessEngines``, the engines a process keeps (one per database, none across a fork).
 - ``known_columns``: the mixins by which both storages reflect a schema column until they have found it once.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
@@ -35,4 +37,6 @@ Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -
 - The SQL storages' schema checks (``has_asset_key_col``, ``_has_asset_key_col_on_connection``,
   ``has_run_stats_index_cols``, ``has_bulk_actions_selector_cols``, ``has_backfill_id_column``) and
   ``DagsterPostgresStorage``'s constructor: ``known_columns`` and ``postgres_storage`` (``tests/test_known_columns.py``).
+- The PostgreSQL storages' ``_engine`` attribute (assigned by their constructors and ``optimize_for_webserver``, read
+  by every query) and ``_token_provider``: ``postgres_storage`` (``tests/test_postgres_storage.py``).
 """

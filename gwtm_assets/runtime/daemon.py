@@ -11,6 +11,7 @@ The daemon's instance also keeps its PostgreSQL connections in a pool, as ``dags
 (``optimize_for_webserver``): Dagster's storages open a new connection for every query and event otherwise
 (``NullPool``), several per run the daemon creates, queues and launches; in a burst of 50 notices that was a third of
 the daemon's CPU (py-spy), and as much again in the PostgreSQL server forking a backend for each. SQLite has no pool.
+The production storage (``runtime/postgres_storage.py``) keeps every process's connections open itself.
 Everything else is ``dagster-daemon run`` itself, in this process, with its options.
 """
 
@@ -34,7 +35,10 @@ DAEMON_DB_POOL_RECYCLE_S = 3600
 
 
 def hold_connections(instance: DagsterInstance) -> None:
-    """Keep ``instance``'s PostgreSQL connections open in a pool (no statement timeout, unlike the webserver's)."""
+    """Keep ``instance``'s PostgreSQL connections open in a pool (no statement timeout, unlike the webserver's);
+    the production storage keeps them already (``runtime/postgres_storage.py``)."""
+    if getattr(instance.run_storage, "keeps_connections", False):
+        return
     instance.optimize_for_webserver(
         statement_timeout=0, pool_recycle=DAEMON_DB_POOL_RECYCLE_S, max_overflow=DAEMON_DB_OVERFLOW
     )

@@ -1,4 +1,13 @@
-"""The production instance's PostgreSQL storage: Dagster's, with the schema's columns remembered (``known_columns``).
+"""The production instance's PostgreSQL storage: Dagster's, with the schema's columns remembered (``known_columns``)
+and the connections of every instance a process makes kept open in one pool.
+
+Dagster's PostgreSQL storages each make an engine that opens a new connection for every query (``NullPool``), and
+connect once more when made, to check their tables. The code server makes a new instance, so three new engines, for
+every sensor tick: each engine's first connection also runs SQLAlchemy's dialect set-up queries, and the server forks
+a backend for every connection. Here the storages of every instance in a process share one engine per database
+(``process_engines``), whose connections stay open (checked with a ping before use, renewed hourly); the table check
+Dagster's constructor makes runs on them. A storage given its own pooled engine by ``optimize_for_webserver`` (the
+webserver's statement timeout) keeps that one.
 
 Configured in ``deploy/dagster.production.yaml`` and the Helm chart's instance as ``storage: custom:`` with this
 class and the same ``postgres_db`` (or ``postgres_url``) block that ``storage: postgres:`` takes.
@@ -6,24 +15,80 @@ class and the same ``postgres_db`` (or ``postgres_url``) block that ``storage: p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from .known_columns import KnownAssetKeyColumns, KnownRunColumns
+from .process_engines import ProcessEngines
+
+#: Connections a process keeps open per database (more are opened, and closed after use, while its threads overlap).
+KEPT_CONNECTIONS = 2
+#: Seconds after which a kept connection is closed and opened anew (as ``dagster-webserver``'s pool).
+POOL_RECYCLE_S = 3600
 
 
-class KnownColumnsPostgresEventLogStorage(KnownAssetKeyColumns, PostgresEventLogStorage):
-    """``PostgresEventLogStorage`` that reflects each ``asset_keys`` column until it has found it once."""
+def postgres_engine(url: str, token_provider: Any = None) -> Engine:
+    """An engine keeping ``KEPT_CONNECTIONS`` open, in autocommit as Dagster's storages use it; a connection the
+    server or network dropped is found by a ping before use and replaced. The most recently used connection is handed
+    out first, so a quiet process uses one and the others age out."""
+    return create_pg_engine(
+        url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=KEPT_CONNECTIONS,
+        max_overflow=-1,
+        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_S,
+        pool_use_lifo=True,
+    )
 
 
-class KnownColumnsPostgresRunStorage(KnownRunColumns, PostgresRunStorage):
-    """``PostgresRunStorage`` that reflects each ``runs`` column until it has found it once."""
+#: The engines of this process, shared by every instance it makes (the code server makes one per sensor tick).
+PROCESS_ENGINES = ProcessEngines(postgres_engine, capacity=4)
+
+
+class ProcessPooledEngine:
+    """For a Dagster PostgreSQL storage: ``_engine`` is this process's kept engine for the database, unless
+    ``optimize_for_webserver`` gave the storage a pooled engine of its own. Dagster's constructor assigns a
+    ``NullPool`` engine that is then never used (making one opens no connection)."""
+
+    #: Read by the daemon and run workers, which otherwise give Dagster's storages pools of their own.
+    keeps_connections: ClassVar[bool] = True
+    postgres_url: str
+    _token_provider: Any
+    _pooled_engine: Engine | None = None
+
+    @property
+    def _engine(self) -> Engine:
+        if self._pooled_engine is not None:
+            return self._pooled_engine
+        return PROCESS_ENGINES.get(self.postgres_url, lambda url: postgres_engine(url, self._token_provider))
+
+    @_engine.setter
+    def _engine(self, engine: Engine) -> None:
+        self._pooled_engine = None if isinstance(engine.pool, NullPool) else engine
+
+
+class KnownColumnsPostgresEventLogStorage(ProcessPooledEngine, KnownAssetKeyColumns, PostgresEventLogStorage):
+    """``PostgresEventLogStorage`` on the process's kept connections, reflecting each ``asset_keys`` column until it
+    has found it once."""
+
+
+class KnownColumnsPostgresRunStorage(ProcessPooledEngine, KnownRunColumns, PostgresRunStorage):
+    """``PostgresRunStorage`` on the process's kept connections, reflecting each ``runs`` column until it has found
+    it once."""
+
+
+class KeptConnectionsPostgresScheduleStorage(ProcessPooledEngine, PostgresScheduleStorage):
+    """``PostgresScheduleStorage`` on the process's kept connections."""
 
 
 class KnownColumnsPostgresStorage(DagsterPostgresStorage):
@@ -46,7 +111,7 @@ class KnownColumnsPostgresStorage(DagsterPostgresStorage):
         self._event_log_storage = KnownColumnsPostgresEventLogStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
-        self._schedule_storage = PostgresScheduleStorage(
+        self._schedule_storage = KeptConnectionsPostgresScheduleStorage(
             postgres_url, should_autocreate_tables, token_provider=token_provider
         )
         super(DagsterPostgresStorage, self).__init__()  # what DagsterPostgresStorage.__init__ calls after its own

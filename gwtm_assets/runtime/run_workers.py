@@ -186,7 +186,9 @@ def run_in_worker(run_id: str, serialized_instance_ref: str, resume: bool = Fals
     with DagsterInstance.from_ref(instance_ref) as instance:
         # Dagster's PostgreSQL storage opens a connection per query (NullPool) and a run writes ~100 events: the
         # worker holds a pooled connection per storage for its life instead, as the webserver does (no-op on SQLite).
-        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=-1, max_overflow=WORKER_DB_OVERFLOW)
+        # The production storage keeps its connections already, one pool for all three (runtime/postgres_storage.py).
+        if not getattr(instance.run_storage, "keeps_connections", False):
+            instance.optimize_for_webserver(statement_timeout=0, pool_recycle=-1, max_overflow=WORKER_DB_OVERFLOW)
         run = instance.get_run_by_id(run_id)
         if run is not None and run.tags.get(STAGE_TAG) == PRODUCTS_STAGE:
             # On a busy host the records' runs get the CPU first: the products of earlier notices only wait.

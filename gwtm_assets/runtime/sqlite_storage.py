@@ -12,7 +12,7 @@ on it only for an unstamped database): making an instance 55 -> 5.5 ms.
 
 Dagster also makes a new SQLAlchemy engine, and a new SQLite connection, for every query and every event it
 stores, and disposes of both after it (``NullPool``). Here each process keeps one engine per database with a small
-pool of open connections (``ProcessEngines``): an event stored 2.6 -> 0.6 ms of CPU, a query 2.3 -> 0.7 ms
+pool of open connections (``process_engines.ProcessEngines``): an event stored 2.6 -> 0.6 ms of CPU, a query 2.3 -> 0.7 ms
 (``benchmarks/bench_event_log.py``); the event log was a third of a run worker's CPU. A forked process never uses
 its parent's connections (SQLite forbids it): it starts with engines of its own.
 
@@ -24,9 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -53,55 +51,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from .known_columns import KnownAssetKeyColumns, KnownRunColumns
+from .process_engines import ProcessEngines
 
 TEMPLATE_DIR = ".shard-template"
-#: Run databases whose engines a process keeps open at once (a run worker needs its run's and the index; the daemon
-#: and webserver go through many runs, the least recently used closed first).
-ENGINES_PER_PROCESS = 16
 
 
-class ProcessEngines:
-    """This process's SQLAlchemy engines, one per database URL, each pooling its open SQLite connections.
-
-    At most ``capacity`` engines are kept; the least recently used is disposed of (its connections closed) to make
-    room. After a fork the parent's engines are left untouched, never used nor closed: SQLite does not support a
-    connection carried across ``fork()``, even to close it (its close may checkpoint the WAL the parent is using). The
-    child opens its own."""
-
-    def __init__(self, capacity: int = ENGINES_PER_PROCESS) -> None:
-        self.capacity = capacity
-        self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._parents: list[Engine] = []
-
-    def get(self, url: str) -> Engine:
-        """The engine for ``url``, made if this process has none."""
-        with self._lock:
-            if self._pid != os.getpid():
-                self._parents.extend(self._engines.values())
-                self._engines.clear()
-                self._pid = os.getpid()
-            engine = self._engines.get(url)
-            if engine is not None:
-                self._engines.move_to_end(url)
-                return engine
-            # Never waits for a connection (max_overflow -1): one beyond the pool's is opened and closed after use.
-            engine = create_engine(
-                url, pool_size=2, max_overflow=-1, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-            )
-            self._engines[url] = engine
-            while len(self._engines) > self.capacity:
-                self._engines.popitem(last=False)[1].dispose()
-            return engine
-
-    def dispose(self) -> None:
-        """Close every connection this process opened (before its files are deleted, or at exit)."""
-        with self._lock:
-            if self._pid == os.getpid():
-                for engine in self._engines.values():
-                    engine.dispose()
-            self._engines.clear()
+def sqlite_engine(url: str) -> Engine:
+    """An engine keeping up to two connections open; it never waits for one (``max_overflow`` -1): one beyond the
+    pool's is opened and closed after use."""
+    return create_engine(url, pool_size=2, max_overflow=-1, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
 
 @contextmanager
@@ -143,7 +101,7 @@ class ShardTemplateEventLogStorage(KnownAssetKeyColumns, SqliteEventLogStorage):
     (module docstring) and which remembers the columns it found (``known_columns``)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
-        self._engines = ProcessEngines()
+        self._engines = ProcessEngines(sqlite_engine)
         super().__init__(base_dir, inst_data)
 
     @contextmanager
@@ -200,7 +158,7 @@ class KeptConnections:
     _conn_string: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._engines = ProcessEngines(capacity=1)
+        self._engines = ProcessEngines(sqlite_engine, capacity=1)
         super().__init__(*args, **kwargs)
 
     @contextmanager
