@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_keystone_tokens.py
 	$(BIN)/python benchmarks/bench_intermediate_reads.py
 	$(BIN)/python benchmarks/bench_event_log.py
+	$(BIN)/python benchmarks/bench_postgres_instances.py
 	$(BIN)/python benchmarks/bench_broker_connections.py
 	$(BIN)/python benchmarks/bench_partition_key.py
 
