@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from gwtm_assets.devtools.postgres import PostgresServer
+from gwtm_assets.runtime import postgres_storage
 from gwtm_assets.runtime.postgres_storage import PROCESS_ENGINES, KnownColumnsPostgresStorage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,8 +110,9 @@ def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents(tmp_pat
         assert backend_pid(instance) == parents  # the same session, not ended by the child
 
 
-def test_a_connection_the_server_ended_is_replaced_before_use(tmp_path, postgres, monkeypatch):
+def test_an_idle_connection_the_server_ended_is_replaced_before_use(tmp_path, postgres, monkeypatch):
     home = instance_dir(tmp_path, postgres, monkeypatch)
+    monkeypatch.setattr(postgres_storage, "PING_AFTER_IDLE_S", 0.0)  # every kept connection counts as idle
     env = postgres.env
     with DagsterInstance.from_config(home) as instance:
         kept = backend_pid(instance)

@@ -5,7 +5,7 @@ Dagster's PostgreSQL storages each make an engine that opens a new connection fo
 connect once more when made, to check their tables. The code server makes a new instance, so three new engines, for
 every sensor tick: each engine's first connection also runs SQLAlchemy's dialect set-up queries, and the server forks
 a backend for every connection. Here the storages of every instance in a process share one engine per database
-(``process_engines``), whose connections stay open (checked with a ping before use, renewed hourly); the table check
+(``process_engines``), whose connections stay open (pinged before use after 10 s unused, renewed hourly); the table check
 Dagster's constructor makes runs on them. A storage given its own pooled engine by ``optimize_for_webserver`` (the
 webserver's statement timeout) keeps that one.
 
@@ -15,6 +15,7 @@ class and the same ``postgres_db`` (or ``postgres_url``) block that ``storage: p
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from dagster._serdes import ConfigurableClassData
@@ -23,8 +24,10 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from .known_columns import KnownAssetKeyColumns, KnownRunColumns
 from .process_engines import ProcessEngines
@@ -33,22 +36,44 @@ from .process_engines import ProcessEngines
 KEPT_CONNECTIONS = 2
 #: Seconds after which a kept connection is closed and opened anew (as ``dagster-webserver``'s pool).
 POOL_RECYCLE_S = 3600
+#: A kept connection unused for longer than this is pinged before it is handed out (a server restart, a proxy's idle
+#: timeout); one in steady use is not, so a burst of queries pays no extra round trip each.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Before a kept connection is handed out after ``PING_AFTER_IDLE_S`` unused: one that no longer answers is
+    replaced by a new one (SQLAlchemy's pool retries a checkout that raises ``DisconnectionError``)."""
+    idle_since = record.info.get("checked_in_at")
+    if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_S:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - psycopg2's errors for a closed or broken connection vary
+        raise DisconnectionError(f"kept PostgreSQL connection no longer answers: {exc}") from exc
 
 
 def postgres_engine(url: str, token_provider: Any = None) -> Engine:
-    """An engine keeping ``KEPT_CONNECTIONS`` open, in autocommit as Dagster's storages use it; a connection the
-    server or network dropped is found by a ping before use and replaced. The most recently used connection is handed
-    out first, so a quiet process uses one and the others age out."""
-    return create_pg_engine(
+    """An engine keeping ``KEPT_CONNECTIONS`` open, in autocommit as Dagster's storages use it; a connection left
+    unused for ``PING_AFTER_IDLE_S`` is pinged before use and replaced if the server or network dropped it. The most
+    recently used connection is handed out first, so a quiet process uses one and the others age out."""
+    engine = create_pg_engine(
         url,
         token_provider,
         isolation_level="AUTOCOMMIT",
         pool_size=KEPT_CONNECTIONS,
         max_overflow=-1,
-        pool_pre_ping=True,
         pool_recycle=POOL_RECYCLE_S,
         pool_use_lifo=True,
     )
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 #: The engines of this process, shared by every instance it makes (the code server makes one per sensor tick).
