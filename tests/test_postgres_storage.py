@@ -135,3 +135,21 @@ def test_a_storage_given_its_own_pool_keeps_it(tmp_path, postgres, monkeypatch):
         assert storage._engine is not shared  # type: ignore[attr-defined]
         with storage.connect() as connection:  # type: ignore[attr-defined]
             assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "5s"
+
+
+def test_the_run_worker_pool_keeps_no_connection_from_its_warm_up(tmp_path, postgres, monkeypatch):
+    from gwtm_assets.runtime.run_workers import preload
+
+    home = instance_dir(tmp_path, postgres, monkeypatch)
+    monkeypatch.setenv("DAGSTER_HOME", home)
+    PROCESS_ENGINES.dispose()
+    assert preload([]) == ["the instance of DAGSTER_HOME"]
+    env = postgres.env
+    with psycopg2.connect(
+        host=env["DAGSTER_PG_HOST"], port=int(env["DAGSTER_PG_PORT"]), user=env["DAGSTER_PG_USERNAME"],
+        password=env["DAGSTER_PG_PASSWORD"], dbname=env["DAGSTER_PG_DB"],
+    ) as admin, admin.cursor() as cursor:  # fmt: skip
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 0

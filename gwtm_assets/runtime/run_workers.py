@@ -221,6 +221,10 @@ def preload(modules: Iterable[str]) -> list[str]:
                 loaded.append("the instance of DAGSTER_HOME")
         except Exception as exc:  # noqa: BLE001 - e.g. an instance file for another deployment's variables
             logger.warning("run-worker pool: DAGSTER_HOME's instance not opened for warm-up: %s", exc)
+        # The production storage keeps its connections for the process, past the instance (postgres_storage): the
+        # pool would hold them idle for its life. A worker never uses them in any case (it opens its own).
+        if kept := sys.modules.get("gwtm_assets.runtime.postgres_storage"):
+            kept.PROCESS_ENGINES.dispose()
     # What is preloaded lives as long as the pool: kept out of the collector, so a worker's collections never
     # walk (and so copy, page by page) the hundreds of MB it shares with the pool.
     freeze_startup_heap()
