@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from gwtm_assets.devtools.postgres import PostgresServer
-from gwtm_assets.runtime.known_columns import KnownRunColumns
+from gwtm_assets.runtime.known_columns import KnownEventLogSchema, KnownRunColumns
 from gwtm_assets.runtime.postgres_storage import KnownColumnsPostgresStorage
 from gwtm_assets.runtime.sqlite_storage import ShardTemplateSqliteStorage
 
@@ -41,6 +41,37 @@ def test_a_column_not_found_is_asked_again_and_one_found_is_not():
     assert storage.asked == 3
 
 
+class EventLogSchema:
+    """An event log storage's table and secondary-index checks, answering ``present`` and counting the questions."""
+
+    def __init__(self) -> None:
+        self.present, self.asked = False, 0
+
+    def has_table(self, table_name: str) -> bool:
+        self.asked += 1
+        return self.present
+
+    def has_secondary_index(self, name: str) -> bool:
+        self.asked += 1
+        return self.present
+
+
+class KnownEventLogTables(KnownEventLogSchema, EventLogSchema):
+    pass
+
+
+@pytest.mark.parametrize("question", ["has_table", "has_secondary_index"])
+def test_a_table_or_index_not_found_is_asked_again_and_one_found_is_not(question):
+    storage = KnownEventLogTables()
+    ask = getattr(storage, question)
+    assert not ask("asset_event_tags") and not ask("asset_event_tags")
+    assert storage.asked == 2
+    storage.present = True
+    assert ask("asset_event_tags") and ask("asset_event_tags")
+    assert storage.asked == 3
+    assert ask("another") and storage.asked == 4  # each name on its own
+
+
 @pytest.fixture
 def statements():
     """Every SQL statement any engine executes while the test runs."""
@@ -55,12 +86,13 @@ def statements():
 
 
 def reflections_per_event(instance: DagsterInstance, statements: list[str], marker: str) -> float:
-    """Reflection statements (containing ``marker``) per asset event stored and run-records read, after a first."""
-    instance.report_runless_asset_event(AssetMaterialization("first"))
+    """Schema questions (statements containing ``marker``: columns, tables, secondary indexes) per asset event stored
+    (with tags, as a run's are) and run-records read, after a first."""
+    instance.report_runless_asset_event(AssetMaterialization("first", tags={"gwtm/tag": "x"}))
     instance.get_run_records(limit=1)
     before = len(statements)
     for number in range(10):
-        instance.report_runless_asset_event(AssetMaterialization(f"asset_{number}"))
+        instance.report_runless_asset_event(AssetMaterialization(f"asset_{number}", tags={"gwtm/tag": "x"}))
         instance.get_run_records(limit=1)
     return sum(marker in statement for statement in statements[before:]) / 10
 

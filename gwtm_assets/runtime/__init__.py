@@ -14,7 +14,10 @@ values) into the webserver, the daemon and the run-worker pool, never into the c
 - ``postgres_storage``: ``KnownColumnsPostgresStorage``, the production instance's PostgreSQL storage, every
   instance of a process on the process's kept connections.
 - ``process_engines``: ``ProcessEngines``, the engines a process keeps (one per database, none across a fork).
-- ``known_columns``: the mixins by which both storages reflect a schema column until they have found it once.
+- ``known_columns``: the mixins by which the storages ask about a schema column, table or secondary index until they
+  have found it once.
+- ``memory_storage``: the ephemeral instance's in-memory storages (``gwtm-cron ingest`` without ``DAGSTER_HOME``),
+  every query on the connection each holds.
 
 Dagster's private APIs used here, to re-check on every Dagster upgrade (``grep -rn "dagster\._" gwtm_assets``;
 ``tests/test_run_workers.py``, ``tests/test_run_tags.py`` and ``tests/test_deploy.py`` exercise each):

@@ -33,13 +33,12 @@ from dagster._core.instance.runs.run_domain import RunDomain
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.run_coordinator import DefaultRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun
-from dagster._core.storage.event_log import InMemoryEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.root import TemporaryLocalArtifactStorage
-from dagster._core.storage.runs import InMemoryRunStorage
 from dagster._core.storage.sqlite_storage import _event_logs_directory
 from dagster._serdes import ConfigurableClassData
 
+from .memory_storage import HeldConnectionEventLogStorage, HeldConnectionRunStorage
 from .run_coordinator import event_tags_for
 
 
@@ -100,12 +99,13 @@ class EventTaggingInstance(DagsterInstance):
 
     @classmethod
     def ephemeral_instance(cls) -> EventTaggingInstance:
-        """What ``DagsterInstance.ephemeral()`` makes (in-memory storage), as this class."""
+        """What ``DagsterInstance.ephemeral()`` makes (in-memory storage, on held connections: ``memory_storage``), as
+        this class."""
         return cls(
             instance_type=InstanceType.EPHEMERAL,
             local_artifact_storage=TemporaryLocalArtifactStorage(),
-            run_storage=InMemoryRunStorage(),
-            event_storage=InMemoryEventLogStorage(),
+            run_storage=HeldConnectionRunStorage(),
+            event_storage=HeldConnectionEventLogStorage(),
             compute_log_manager=NoOpComputeLogManager(),
             run_coordinator=DefaultRunCoordinator(),
             run_launcher=SyncInMemoryRunLauncher(),

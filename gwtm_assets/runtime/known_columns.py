@@ -1,4 +1,4 @@
-"""Storages that remember the columns they have found, instead of reflecting the schema again for every event.
+"""Storages that remember the columns, tables and indexes they have found, instead of asking again for every event.
 
 Dagster's SQL storages serve databases from before and after its schema migrations, and choose the query for each by
 asking the database whether a column exists: SQLAlchemy reflection (on PostgreSQL, several catalog queries) on every
@@ -6,7 +6,10 @@ asset event stored (``has_asset_key_col``), every run event (``has_run_stats_ind
 worker on PostgreSQL that was 14% of its CPU (py-spy, ``benchmarks/RESULTS.md``). Migrations only add columns, and
 ``dagster instance migrate`` runs with the listeners stopped, so a column found once is there for the life of the
 process: these mixins remember each column found and ask again only about one not found (a database not migrated
-keeps Dagster's fallback, as before).
+keeps Dagster's fallback, as before). The same holds for the event log's tables (``has_table``: asked for every asset
+event with tags and every check evaluation; on SQLite a new engine each time) and its secondary indexes
+(``has_secondary_index``, on SQLite a query for every asset event; Dagster's PostgreSQL storage already remembers
+them).
 
 Mixed into the single host's SQLite storages (``sqlite_storage``) and PostgreSQL's (``postgres_storage``).
 """
@@ -35,8 +38,9 @@ class RememberedColumns:
         return present
 
 
-class KnownAssetKeyColumns(RememberedColumns):
-    """For an event log storage: the ``asset_keys`` columns found once are not reflected again."""
+class KnownEventLogSchema(RememberedColumns):
+    """For an event log storage: the ``asset_keys`` columns, the tables and the secondary indexes found once are not
+    asked about again."""
 
     def has_asset_key_col(self, column_name: str) -> bool:
         check = super().has_asset_key_col  # type: ignore[misc]
@@ -45,6 +49,14 @@ class KnownAssetKeyColumns(RememberedColumns):
     def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
         check = super()._has_asset_key_col_on_connection  # type: ignore[misc]
         return self.found(column_name, lambda: check(conn, column_name))
+
+    def has_table(self, table_name: str) -> bool:
+        check = super().has_table  # type: ignore[misc]
+        return self.found(f"table {table_name}", lambda: check(table_name))
+
+    def has_secondary_index(self, name: str) -> bool:
+        check = super().has_secondary_index  # type: ignore[misc]
+        return self.found(f"secondary index {name}", lambda: check(name))
 
 
 class KnownRunColumns(RememberedColumns):

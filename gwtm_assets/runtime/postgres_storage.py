@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
-from .known_columns import KnownAssetKeyColumns, KnownRunColumns
+from .known_columns import KnownEventLogSchema, KnownRunColumns
 from .process_engines import ProcessEngines
 
 #: Connections a process keeps open per database (more are opened, and closed after use, while its threads overlap).
@@ -102,7 +102,7 @@ class ProcessPooledEngine:
         self._pooled_engine = None if isinstance(engine.pool, NullPool) else engine
 
 
-class KnownColumnsPostgresEventLogStorage(ProcessPooledEngine, KnownAssetKeyColumns, PostgresEventLogStorage):
+class KnownColumnsPostgresEventLogStorage(ProcessPooledEngine, KnownEventLogSchema, PostgresEventLogStorage):
     """``PostgresEventLogStorage`` on the process's kept connections, reflecting each ``asset_keys`` column until it
     has found it once."""
 

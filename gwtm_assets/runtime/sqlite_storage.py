@@ -50,7 +50,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from .known_columns import KnownAssetKeyColumns, KnownRunColumns
+from .known_columns import KnownEventLogSchema, KnownRunColumns
 from .process_engines import ProcessEngines
 
 TEMPLATE_DIR = ".shard-template"
@@ -96,7 +96,7 @@ def link_copy(source: str, target: str) -> bool:
         os.unlink(partial)
 
 
-class ShardTemplateEventLogStorage(KnownAssetKeyColumns, SqliteEventLogStorage):
+class ShardTemplateEventLogStorage(KnownEventLogSchema, SqliteEventLogStorage):
     """``SqliteEventLogStorage`` whose run databases start as copies of a template, whose connections are kept open
     (module docstring) and which remembers the columns it found (``known_columns``)."""
 
