@@ -28,14 +28,13 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.runs import SqliteRunStorage
 from dagster._core.storage.schedules import SqliteScheduleStorage
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from gwtm_assets.assets import LIGO_ASSETS  # noqa: E402
 from gwtm_assets.devtools.gwtm_api_server import GWTMApiTestServer  # noqa: E402
+from gwtm_assets.devtools.sql_activity import SqlActivity  # noqa: E402
 from gwtm_assets.jobs import LIGO_RECORD_ASSETS  # noqa: E402
 from gwtm_assets.notices.history import land, parse_notice  # noqa: E402
 from gwtm_assets.partitions import gw_alert_partitions  # noqa: E402
@@ -47,17 +46,6 @@ TOKEN = "bench-admin-token"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 #: The products run's assets, as ``ligo_products_job`` selects them.
 PRODUCT_ASSETS = AssetSelection.groups("ligo") - LIGO_RECORD_ASSETS
-
-
-class Connections:
-    """SQLite connections opened (any engine's), counted by SQLAlchemy's ``connect`` event."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-        event.listen(Engine, "connect", self._opened)
-
-    def _opened(self, *_: object) -> None:
-        self.opened += 1
 
 
 def open_instance(home: Path, per_call_engines: bool) -> DagsterInstance:
@@ -74,7 +62,7 @@ def open_instance(home: Path, per_call_engines: bool) -> DagsterInstance:
     return instance
 
 
-def notice_runs(raw: bytes, number: int, resources: dict, instance: DagsterInstance, connections: Connections):
+def notice_runs(raw: bytes, number: int, resources: dict, instance: DagsterInstance, connections: SqlActivity):
     """Process CPU seconds and connections opened by the notice's record run, then its products run."""
     renamed = json.loads(raw)
     renamed["superevent_id"] = f"MS2612{number:02d}zz"
@@ -83,10 +71,10 @@ def notice_runs(raw: bytes, number: int, resources: dict, instance: DagsterInsta
     instance.add_dynamic_partitions(str(gw_alert_partitions.name), [notice.partition_key])
     found = []
     for selection in (LIGO_RECORD_ASSETS, PRODUCT_ASSETS):
-        opened, started = connections.opened, time.process_time()
+        opened, started = connections.connections, time.process_time()
         result = materialize(LIGO_ASSETS, selection=selection, partition_key=notice.partition_key,
                              instance=instance, resources=resources, run_config=QUIET)  # fmt: skip
-        found.append((time.process_time() - started, connections.opened - opened))
+        found.append((time.process_time() - started, connections.connections - opened))
         assert result.success
     return found
 
@@ -111,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    connections = Connections()
+    connections = SqlActivity().start()
     runs: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
     calls: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp, GWTMApiTestServer(admin_token=TOKEN) as api:

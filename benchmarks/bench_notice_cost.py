@@ -11,6 +11,8 @@ in the same run:
    API's answer, so wall ~ CPU).
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
    records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
+   The SQL statements the instance's storages execute for the notice are counted too (SQLAlchemy's
+   ``before_cursor_execute``), and the connections they open.
 2. **Whole ingest per notice**, as the issue measures it: ``gwtm-cron ingest <sample>`` minus
    ``gwtm-cron ingest <retraction>``, both in new processes, so start-up cancels out; wall time and the process's CPU
    time (user + system, less noisy on a shared machine).
@@ -55,6 +57,8 @@ def renamed(raw: bytes, number: int) -> bytes:
 def child(tree: Path, api_base: str, storage: Path) -> None:
     """Runs in a process whose ``gwtm_assets`` is ``tree``'s; prints one JSON line per measured notice."""
     from dagster import DagsterEventType, DagsterInstance
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     from gwtm_assets.ingest import ingest_notice
     from gwtm_assets.io.object_store import LocalObjectStore
@@ -76,11 +80,23 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
     except (ImportError, AttributeError):  # a baseline from before it had one
         instance = DagsterInstance.ephemeral()
     ingest_notice(renamed((SAMPLES / f"{WARM_UP}.json").read_bytes(), 0), WARM_UP, instance, settings, resources, store)
+    sql = {"statements": 0, "connections": 0}
+
+    def executed(*_args: object) -> None:
+        sql["statements"] += 1
+
+    def connected(*_args: object) -> None:
+        sql["connections"] += 1
+
+    event.listen(Engine, "before_cursor_execute", executed)
+    event.listen(Engine, "connect", connected)
     for number, name in enumerate(MEASURED, start=1):
         raw = renamed((SAMPLES / f"{name}.json").read_bytes(), number)
+        sql_before = dict(sql)
         cpu, wall = time.process_time(), time.perf_counter()
         result = ingest_notice(raw, name, instance, settings, resources, store)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sql_used = {key: sql[key] - sql_before[key] for key in sql}
         assert result.ok, result.line()
         steps: dict[str, float] = {}
         started: dict[str, float] = {}
@@ -107,7 +123,7 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
             json.dumps(
                 {
                     "notice": name, "cpu_s": cpu, "wall_s": wall, "steps_s": steps,
-                    "products_ms": products_ms, "checks_ms": checks_ms,
+                    "products_ms": products_ms, "checks_ms": checks_ms, "sql": sql_used,
                 }
             ),
             flush=True,
@@ -188,7 +204,11 @@ def measure(trees: list[tuple[str, Path]], api_base: str, repeats: int) -> list[
 
 def median_notice(runs: list[dict]) -> dict:
     """One notice's warm measures over several runs: the median of each figure."""
-    merged: dict = {"notice": runs[0]["notice"], "cpu_s": statistics.median(r["cpu_s"] for r in runs)}
+    merged: dict = {
+        "notice": runs[0]["notice"],
+        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
+        "sql": {key: statistics.median(r["sql"][key] for r in runs) for key in runs[0]["sql"]},
+    }
     for key in ("steps_s", "products_ms", "checks_ms"):
         names = {name for r in runs for name in r[key]}
         merged[key] = {n: statistics.median(r[key][n] for r in runs if n in r[key]) for n in sorted(names)}
@@ -201,6 +221,12 @@ def report(results: list[dict]) -> None:
     print("|---|" + "---|" * len(results))
     for i, name in enumerate(MEASURED):
         print(f"| {name} | " + " | ".join(f"{r['warm'][i]['cpu_s']:.2f}" for r in results) + " |")
+    print("\n### SQL statements / connections opened by the instance's storages per notice (warm process)\n")
+    print("| notice | " + " | ".join(r["label"] for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for i, name in enumerate(MEASURED):
+        cells = ("{statements:.0f} / {connections:.0f}".format(**r["warm"][i]["sql"]) for r in results)
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print("\n### Whole `gwtm-cron ingest` per notice, start-up excluded (s, wall / CPU)\n")
     print("| notice | " + " | ".join(r["label"] for r in results) + " |")
     print("|---|" + "---|" * len(results))

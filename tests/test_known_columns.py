@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import AssetMaterialization, DagsterInstance
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from gwtm_assets.devtools.postgres import PostgresServer
+from gwtm_assets.devtools.sql_activity import SqlActivity
 from gwtm_assets.runtime.known_columns import KnownEventLogSchema, KnownRunColumns
 from gwtm_assets.runtime.postgres_storage import KnownColumnsPostgresStorage
 from gwtm_assets.runtime.sqlite_storage import ShardTemplateSqliteStorage
@@ -75,14 +74,8 @@ def test_a_table_or_index_not_found_is_asked_again_and_one_found_is_not(question
 @pytest.fixture
 def statements():
     """Every SQL statement any engine executes while the test runs."""
-    executed: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        executed.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    yield executed
-    event.remove(Engine, "before_cursor_execute", record)
+    with SqlActivity() as activity:
+        yield activity.statements
 
 
 def reflections_per_event(instance: DagsterInstance, statements: list[str], marker: str) -> float:

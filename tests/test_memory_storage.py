@@ -4,29 +4,17 @@ import threading
 
 import pytest
 from dagster import AssetMaterialization, DagsterInstance
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
+from gwtm_assets.devtools.sql_activity import SqlActivity
 from gwtm_assets.runtime.instance import EventTaggingInstance
 from gwtm_assets.runtime.memory_storage import HeldConnectionEventLogStorage, HeldConnectionRunStorage
 
 
 @pytest.fixture
 def activity():
-    """Connections opened and statements executed by any engine while the test runs."""
-    seen = {"connections": 0, "statements": []}
-
-    def connected(*_args) -> None:
-        seen["connections"] += 1
-
-    def executed(_conn, _cursor, statement, *_args) -> None:
-        seen["statements"].append(statement)
-
-    event.listen(Engine, "connect", connected)
-    event.listen(Engine, "before_cursor_execute", executed)
-    yield seen
-    event.remove(Engine, "connect", connected)
-    event.remove(Engine, "before_cursor_execute", executed)
+    with SqlActivity() as counted:
+        yield counted
 
 
 def store_and_read(instance: DagsterInstance, number: int) -> None:
@@ -40,20 +28,20 @@ def test_the_ephemeral_instance_opens_no_connection_per_query(activity):
     assert isinstance(instance.event_log_storage, HeldConnectionEventLogStorage)
     assert isinstance(instance.run_storage, HeldConnectionRunStorage)
     store_and_read(instance, 0)
-    connections, statements = activity["connections"], len(activity["statements"])
+    connections, statements = activity.connections, len(activity.statements)
     for number in range(1, 11):
         store_and_read(instance, number)
-    assert activity["connections"] == connections
-    asked = activity["statements"][statements:]
+    assert activity.connections == connections
+    asked = activity.statements[statements:]
     assert not [s for s in asked if "PRAGMA" in s or "secondary_indexes" in s]  # the schema is asked once at most
     assert len(instance.event_log_storage.get_asset_records()) == 11
 
     stock = DagsterInstance.ephemeral()  # Dagster's own: a connection and two PRAGMAs for every query
     store_and_read(stock, 0)
-    connections, statements = activity["connections"], len(activity["statements"])
+    connections, statements = activity.connections, len(activity.statements)
     store_and_read(stock, 1)
-    assert activity["connections"] - connections >= 3
-    assert sum("PRAGMA" in s for s in activity["statements"][statements:]) >= 6
+    assert activity.connections - connections >= 3
+    assert sum("PRAGMA" in s for s in activity.statements[statements:]) >= 6
 
 
 def test_the_held_connections_serve_every_thread_one_at_a_time():

@@ -7,10 +7,10 @@ import psycopg2
 import pytest
 import yaml
 from dagster import AssetMaterialization, DagsterInstance
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
 from gwtm_assets.devtools.postgres import PostgresServer
+from gwtm_assets.devtools.sql_activity import SqlActivity
 from gwtm_assets.runtime import postgres_storage
 from gwtm_assets.runtime.postgres_storage import PROCESS_ENGINES, KnownColumnsPostgresStorage
 
@@ -39,25 +39,10 @@ def instance_dir(tmp_path: Path, postgres: PostgresServer, monkeypatch, dagster_
     return str(tmp_path)
 
 
-class Connections:
-    """New database connections, of any engine, counted by SQLAlchemy's ``connect`` event."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-        event.listen(Engine, "connect", self._opened)
-
-    def _opened(self, *_: object) -> None:
-        self.opened += 1
-
-    def close(self) -> None:
-        event.remove(Engine, "connect", self._opened)
-
-
 @pytest.fixture
 def connections():
-    counted = Connections()
-    yield counted
-    counted.close()
+    with SqlActivity() as activity:
+        yield activity
 
 
 def a_sensor_tick(home: str) -> None:
@@ -76,10 +61,10 @@ def backend_pid(instance: DagsterInstance) -> int:
 def test_the_instances_of_a_process_open_no_connection_after_the_first(tmp_path, postgres, monkeypatch, connections):
     home = instance_dir(tmp_path, postgres, monkeypatch)
     a_sensor_tick(home)
-    before = connections.opened
+    before = connections.connections
     for _ in range(10):
         a_sensor_tick(home)
-    assert connections.opened == before
+    assert connections.connections == before
     with DagsterInstance.from_config(home) as instance:
         assert isinstance(instance.get_ref().storage, KnownColumnsPostgresStorage)
     # The same ticks on Dagster's own storage of the same database: new connections every time.
@@ -87,10 +72,10 @@ def test_the_instances_of_a_process_open_no_connection_after_the_first(tmp_path,
     stock.mkdir()
     stock_home = instance_dir(stock, postgres, monkeypatch, dagster_storage=True)
     a_sensor_tick(stock_home)
-    before = connections.opened
+    before = connections.connections
     for _ in range(10):
         a_sensor_tick(stock_home)
-    assert connections.opened - before >= 10 * 4  # three table checks and a connection per query
+    assert connections.connections - before >= 10 * 4  # three table checks and a connection per query
 
 
 def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents(tmp_path, postgres, monkeypatch):
