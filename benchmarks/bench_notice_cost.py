@@ -80,6 +80,7 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
     except (ImportError, AttributeError):  # a baseline from before it had one
         instance = DagsterInstance.ephemeral()
     ingest_notice(renamed((SAMPLES / f"{WARM_UP}.json").read_bytes(), 0), WARM_UP, instance, settings, resources, store)
+    # counted here, not with devtools.sql_activity: a baseline tree may be from before it
     sql = {"statements": 0, "connections": 0}
 
     def executed(*_args: object) -> None:

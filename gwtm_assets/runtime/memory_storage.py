@@ -4,7 +4,7 @@
 runs and events in Dagster's in-memory SQLite storages. Each holds a connection for its life, to keep its database,
 but opens a new one for every query and stored event, with two PRAGMAs each: ~590 statements and ~300 connections of
 a notice's ~950, ~10% of its CPU (``benchmarks/bench_notice_cost.py``). Here every query runs on the held connection,
-one transaction at a time from any thread (the event log's own lock; a lock added to the run storage), and the
+one transaction at a time from any thread (a lock of each storage's own), and the
 columns, tables and indexes found are remembered (``known_columns``): the schema is the one the storage made, and
 nothing migrates it.
 
@@ -50,21 +50,10 @@ def held_across_threads(held: Connection) -> Connection:
     return connection
 
 
-class HeldConnectionEventLogStorage(KnownEventLogSchema, InMemoryEventLogStorage):
-    """``InMemoryEventLogStorage`` whose queries run on its held connection (module docstring)."""
+class HeldConnection:
+    """For an in-memory storage: ``held()``, a transaction on its held connection, one thread at a time."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._held_conn = held_across_threads(self._held_conn)
-
-    @contextmanager
-    def _connect(self) -> Iterator[Connection]:
-        with self._db_lock, held_transaction(self._held_conn) as connection:
-            yield connection
-
-
-class HeldConnectionRunStorage(KnownRunColumns, InMemoryRunStorage):
-    """``InMemoryRunStorage`` whose queries run on its held connection, one thread at a time (module docstring)."""
+    _held_conn: Connection
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._held_lock = threading.RLock()
@@ -72,6 +61,18 @@ class HeldConnectionRunStorage(KnownRunColumns, InMemoryRunStorage):
         self._held_conn = held_across_threads(self._held_conn)
 
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def held(self) -> Iterator[Connection]:
         with self._held_lock, held_transaction(self._held_conn) as connection:
             yield connection
+
+
+class HeldConnectionEventLogStorage(HeldConnection, KnownEventLogSchema, InMemoryEventLogStorage):
+    """``InMemoryEventLogStorage`` whose queries run on its held connection (module docstring)."""
+
+    _connect = HeldConnection.held
+
+
+class HeldConnectionRunStorage(HeldConnection, KnownRunColumns, InMemoryRunStorage):
+    """``InMemoryRunStorage`` whose queries run on its held connection (module docstring)."""
+
+    connect = HeldConnection.held

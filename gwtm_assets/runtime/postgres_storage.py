@@ -103,8 +103,8 @@ class ProcessPooledEngine:
 
 
 class KnownColumnsPostgresEventLogStorage(ProcessPooledEngine, KnownEventLogSchema, PostgresEventLogStorage):
-    """``PostgresEventLogStorage`` on the process's kept connections, reflecting each ``asset_keys`` column until it
-    has found it once."""
+    """``PostgresEventLogStorage`` on the process's kept connections, asking about each ``asset_keys`` column and each
+    table until it has found it once."""
 
 
 class KnownColumnsPostgresRunStorage(ProcessPooledEngine, KnownRunColumns, PostgresRunStorage):

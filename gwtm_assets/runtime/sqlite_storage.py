@@ -98,7 +98,7 @@ def link_copy(source: str, target: str) -> bool:
 
 class ShardTemplateEventLogStorage(KnownEventLogSchema, SqliteEventLogStorage):
     """``SqliteEventLogStorage`` whose run databases start as copies of a template, whose connections are kept open
-    (module docstring) and which remembers the columns it found (``known_columns``)."""
+    (module docstring) and which remembers the columns, tables and indexes it found (``known_columns``)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines = ProcessEngines(sqlite_engine)
