@@ -113,9 +113,11 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
             elif event.event_type == DagsterEventType.STEP_SUCCESS:
                 steps[event.step_key] = record.timestamp - started[event.step_key]
             elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                metadata = event.step_materialization_data.materialization.metadata
-                if "compute_ms" in metadata:
-                    products_ms[event.step_key] = float(metadata["compute_ms"].value)
+                materialization = event.step_materialization_data.materialization
+                if "compute_ms" in materialization.metadata:  # by asset: one step may make several
+                    products_ms[materialization.asset_key.to_user_string()] = float(
+                        materialization.metadata["compute_ms"].value
+                    )
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 metadata = event.event_specific_data.metadata
                 if "check_ms" in metadata:

@@ -151,7 +151,7 @@ def ingest_notice(
             s = maps[""].statistics
             result.area_90, result.area_50, result.distance = s.area_90, s.area_50, s.distance
         result.names = {k or "gw": v.name for k, v in run.output_for_node("api_record").items()}
-        for node in ("alert_files", "contours", "moc", "skymap_plot"):
+        for node in ("sky_map_products", "skymap_plot"):
             for m in run.asset_materializations_for_node(node):
                 result.products += [str(key) for key in cast(Sequence[str], m.metadata["objects"].value)]
     return result

@@ -259,6 +259,28 @@ def test_products_load_back_through_the_io_manager(settings, api_server):
     assert json.loads(data)["type"] == "FeatureCollection"
 
 
+def test_one_sky_map_product_rematerializes_alone_with_only_its_check(settings, api_server):
+    """The three sky-map products are made by one step (``sky_map_products``), yet each is an asset of its own: the
+    UI's selection of one makes that one, evaluates its check, and leaves the others as they were."""
+    from dagster import AssetKey, DagsterEventType
+
+    instance = DagsterInstance.ephemeral()
+    [result] = ingest_files([sample("MS181101ab-preliminary")], settings, instance)
+    made_by_ingest = instance.get_latest_materialization_event(AssetKey("alert_files")).run_id
+    again = materialize(
+        LIGO_ASSETS, selection=["contours"], partition_key=result.partition_key, instance=instance,
+        resources=build_resources(settings),
+    )  # fmt: skip
+    assert again.success
+    made = {m.asset_key.to_user_string() for m in again.asset_materializations_for_node("sky_map_products")}
+    assert made == {"contours"}
+    checked = {e.check_name for e in again.get_asset_check_evaluations()}
+    assert checked == {"contours_enclose_their_probability"}
+    steps = {e.step_key for e in again.all_events if e.event_type == DagsterEventType.STEP_START}
+    assert steps == {"sky_map_products"}
+    assert instance.get_latest_materialization_event(AssetKey("alert_files")).run_id == made_by_ingest
+
+
 @pytest.mark.slow
 def test_without_an_api_repeated_types_are_numbered_from_the_ledger(settings, api_server):
     offline = settings.model_copy(update={"api_base": ""})

@@ -61,6 +61,7 @@ def check_contours(geojson_by_name: dict[str, tuple[bytes, MultiOrderSkyMap]]) -
                 errors[key] = str(exc)
     bad = {k: v for k, v in enclosed.items() if abs(v - int(k.rsplit("@", 1)[1]) / 100) > PROBABILITY_TOLERANCE}
     return AssetCheckResult(
+        asset_key=CONTOURS_CHECK.asset_key,
         check_name=CONTOURS_CHECK.name,
         passed=not bad and not errors,
         severity=AssetCheckSeverity.ERROR,
@@ -81,6 +82,7 @@ def check_mocs(mocs_by_name: dict[str, tuple[bytes, float]]) -> AssetCheckResult
     }
     bad = {k: v for k, v in ratios.items() if abs(v - 1) > MOC_AREA_TOLERANCE}
     return AssetCheckResult(
+        asset_key=MOC_CHECK.asset_key,
         check_name=MOC_CHECK.name,
         passed=not bad,
         metadata={"area_ratio": ratios, "outside_tolerance": bad, "check_ms": elapsed_ms(started)},
@@ -97,6 +99,7 @@ def check_flat_maps(prob_by_name: dict[str, np.ndarray]) -> AssetCheckResult:
     totals = {name: float(np.sum(prob, dtype=np.float64)) for name, prob in prob_by_name.items()}
     bad = {k: v for k, v in totals.items() if abs(v - 1) > FLAT_SUM_TOLERANCE}
     return AssetCheckResult(
+        asset_key=FLAT_MAP_CHECK.asset_key,
         check_name=FLAT_MAP_CHECK.name,
         passed=not bad,
         metadata={"total_probability": totals, "outside_tolerance": bad, "check_ms": elapsed_ms(started)},

@@ -11,12 +11,14 @@ from typing import Any
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetOut,
     Backoff,
     DagsterError,
     DagsterExecutionInterruptedError,
     DagsterRunStatus,
     RetryPolicy,
     asset,
+    multi_asset,
 )
 
 from ..partitions import gw_alert_partitions
@@ -68,48 +70,63 @@ def _terminated(interrupt: DagsterExecutionInterruptedError) -> RunTerminated | 
     return RunTerminated(f"run {run.run_id} was terminated during {context.op_def.name} ({interrupt!r})")
 
 
+def _ending_when_terminated(compute_fn: Callable) -> Callable:
+    """``compute_fn`` ending, not retried, when an operator terminates its run (``RunTerminated``)."""
+    if inspect.isgeneratorfunction(compute_fn):
+
+        @functools.wraps(compute_fn)
+        def compute(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return (yield from compute_fn(*args, **kwargs))
+            except DagsterExecutionInterruptedError as interrupt:
+                raise (_terminated(interrupt) or interrupt) from interrupt
+
+    else:
+
+        @functools.wraps(compute_fn)
+        def compute(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return compute_fn(*args, **kwargs)
+            except DagsterExecutionInterruptedError as interrupt:
+                raise (_terminated(interrupt) or interrupt) from interrupt
+
+    return compute
+
+
 def retried_asset(**asset_args: Any) -> Callable:
     """``@asset`` retrying transient failures (``TRANSIENT_RETRY``), and ending, not retrying, when terminated."""
 
     def decorate(compute_fn: Callable) -> Any:
-        if inspect.isgeneratorfunction(compute_fn):
-
-            @functools.wraps(compute_fn)
-            def compute(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return (yield from compute_fn(*args, **kwargs))
-                except DagsterExecutionInterruptedError as interrupt:
-                    raise (_terminated(interrupt) or interrupt) from interrupt
-
-        else:
-
-            @functools.wraps(compute_fn)
-            def compute(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return compute_fn(*args, **kwargs)
-                except DagsterExecutionInterruptedError as interrupt:
-                    raise (_terminated(interrupt) or interrupt) from interrupt
-
-        return asset(retry_policy=TRANSIENT_RETRY, **asset_args)(compute)
+        return asset(retry_policy=TRANSIENT_RETRY, **asset_args)(_ending_when_terminated(compute_fn))
 
     return decorate
 
 
-def product_asset(kind: str, check: AssetCheckSpec, priority: int = 1) -> Callable:
-    """A stored product of a ``gw_alerts`` partition, written by the product IO manager, with its science check.
+def products_multi_asset(products: dict[str, tuple[str, str]], checks: list[AssetCheckSpec]) -> Callable:
+    """Stored products of a ``gw_alerts`` partition (``{asset: (kind, description)}``), written by the product IO
+    manager, each with its science check, made by one step that makes only those selected (``can_subset``).
 
-    ``priority`` orders the products after the record (the in-process executor runs the ready step of highest
-    ``dagster/priority`` first): the contours, whose check is the dearest (60-200 ms after the product is
-    written, ``benchmarks/bench_checks.py``), go last, so the other products do not wait for it.
+    They run right after the record (``dagster/priority`` 1: the in-process executor runs the ready step of highest
+    priority first), retried on transient failures and ended, not retried, when terminated, as ``retried_asset``.
     """
-    return retried_asset(
-        partitions_def=gw_alert_partitions,
-        group_name=LIGO_GROUP,
-        io_manager_key="product_io_manager",
-        kinds={kind},
-        check_specs=[check],
-        op_tags={"dagster/priority": str(priority)},
-    )
+
+    def decorate(compute_fn: Callable) -> Any:
+        return multi_asset(
+            outs={
+                name: AssetOut(
+                    io_manager_key="product_io_manager", kinds={kind}, description=description, is_required=False
+                )
+                for name, (kind, description) in products.items()
+            },
+            partitions_def=gw_alert_partitions,
+            group_name=LIGO_GROUP,
+            check_specs=checks,
+            can_subset=True,
+            retry_policy=TRANSIENT_RETRY,
+            op_tags={"dagster/priority": "1"},
+        )(_ending_when_terminated(compute_fn))
+
+    return decorate
 
 
 def after_record_asset(kind: str, io_manager_key: str = "product_io_manager") -> Callable:

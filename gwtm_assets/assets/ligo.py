@@ -65,7 +65,7 @@ from .common import (
     PostedRecord,
     check_partition,
     elapsed_ms,
-    product_asset,
+    products_multi_asset,
     retried_asset,
 )
 
@@ -248,58 +248,32 @@ def expired_mock_alerts(
     return Output(gwtm_api.del_test_alerts(), metadata={"called": gwtm_api.posts_enabled})
 
 
-@product_asset("fits", FLAT_MAP_CHECK)
-def alert_files(
-    raw_alert: LigoNotice,
-    skymap: dict[str, DecodedSkymap],
-    api_record: dict[str, PostedRecord],
-    listener_config: ListenerConfig,
+def _alert_files(
+    notice: LigoNotice, skymap: dict[str, DecodedSkymap], records: dict[str, PostedRecord], flat_map_nside: int
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the multi-order map (``_moc.fits.gz``)."""
     started = time.perf_counter()
-    files = {product_key(raw_alert.storage_dir, api_record[""].name, RAW_NOTICE): raw_alert.raw}
+    files = {product_key(notice.storage_dir, records[""].name, RAW_NOTICE): notice.raw}
     nsides = {}
     written_prob = {}
     for label, decoded in skymap.items():
-        name = api_record[label].name
-        flat = flat_map(decoded.sky, listener_config.flat_map_nside)
-        key = product_key(raw_alert.storage_dir, name, FLAT_MAP)
+        name = records[label].name
+        flat = flat_map(decoded.sky, flat_map_nside)
+        key = product_key(notice.storage_dir, name, FLAT_MAP)
         files[key] = flat.fits_gz
         written_prob[key] = flat.prob
-        files[product_key(raw_alert.storage_dir, name, MULTIORDER_MAP)] = gzip_bytes(decoded.fits)
+        files[product_key(notice.storage_dir, name, MULTIORDER_MAP)] = gzip_bytes(decoded.fits)
         nsides[label or "gw"] = flat.nside
     yield Output(
         ProductFiles(files),
+        output_name="alert_files",
         metadata={"flat_nside": MetadataValue.json(nsides), "compute_ms": elapsed_ms(started)},
     )
     yield check_flat_maps(written_prob)
 
 
-@product_asset("geojson", CONTOURS_CHECK, priority=0)
-def contours(
-    raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
-) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
-    """GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."""
-    started = time.perf_counter()
-    files = {}
-    rings = {}
-    checked = {}
-    for label, decoded in skymap.items():
-        s = decoded.statistics
-        geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
-        key = product_key(raw_alert.storage_dir, api_record[label].name, CONTOURS)
-        files[key] = json.dumps(geojson).encode()
-        checked[key] = (files[key], decoded.sky)
-        rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
-    yield Output(
-        ProductFiles(files), metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": elapsed_ms(started)}
-    )
-    yield check_contours(checked)
-
-
-@product_asset("fits", MOC_CHECK)
-def moc(
-    raw_alert: LigoNotice, skymap: dict[str, DecodedSkymap], api_record: dict[str, PostedRecord]
+def _moc(
+    notice: LigoNotice, skymap: dict[str, DecodedSkymap], records: dict[str, PostedRecord]
 ) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
     """IVOA MOCs of the 50% and 90% credible regions (``-moc50.fits``, ``-moc90.fits``)."""
     started = time.perf_counter()
@@ -310,11 +284,67 @@ def moc(
         credible = {50: decoded.statistics.area_50, 90: decoded.statistics.area_90}
         for level, credible_area in credible.items():
             region = credible_region_moc(decoded.sky, level / 100)
-            key = product_key(raw_alert.storage_dir, api_record[label].name, moc_suffix(level))
+            key = product_key(notice.storage_dir, records[label].name, moc_suffix(level))
             files[key] = moc_fits_bytes(region)
             checked[key] = (files[key], credible_area)
             areas[f"{label or 'gw'}_{level}"] = round(moc_area_deg2(region), 3)
     yield Output(
-        ProductFiles(files), metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": elapsed_ms(started)}
+        ProductFiles(files),
+        output_name="moc",
+        metadata={"areas_deg2": MetadataValue.json(areas), "compute_ms": elapsed_ms(started)},
     )
     yield check_mocs(checked)
+
+
+def _contours(
+    notice: LigoNotice, skymap: dict[str, DecodedSkymap], records: dict[str, PostedRecord]
+) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
+    """GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."""
+    started = time.perf_counter()
+    files = {}
+    rings = {}
+    checked = {}
+    for label, decoded in skymap.items():
+        s = decoded.statistics
+        geojson = contours_geojson(decoded.sky, (0.5, 0.9), (s.area_50, s.area_90))
+        key = product_key(notice.storage_dir, records[label].name, CONTOURS)
+        files[key] = json.dumps(geojson).encode()
+        checked[key] = (files[key], decoded.sky)
+        rings[label or "gw"] = [len(f["geometry"]["coordinates"]) for f in geojson["features"]]
+    yield Output(
+        ProductFiles(files),
+        output_name="contours",
+        metadata={"rings_50_90": MetadataValue.json(rings), "compute_ms": elapsed_ms(started)},
+    )
+    yield check_contours(checked)
+
+
+@products_multi_asset(
+    {
+        "alert_files": (
+            "fits",
+            "The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the"
+            " multi-order map (``_moc.fits.gz``).",
+        ),
+        "moc": ("fits", "IVOA MOCs of the 50% and 90% credible regions (``-moc50.fits``, ``-moc90.fits``)."),
+        "contours": ("geojson", "GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."),
+    },
+    [FLAT_MAP_CHECK, MOC_CHECK, CONTOURS_CHECK],
+)
+def sky_map_products(
+    context: AssetExecutionContext,
+    raw_alert: LigoNotice,
+    skymap: dict[str, DecodedSkymap],
+    api_record: dict[str, PostedRecord],
+    listener_config: ListenerConfig,
+) -> Iterator[Output[ProductFiles] | AssetCheckResult]:
+    """The stored products made from the sky map alone, each an asset of its own with its check, made in one step:
+    a step costs Dagster ~40 ms (its events, input loads and provenance reads) whatever it computes. Any of them
+    re-materializes alone (the UI's selection); the contours, whose check is the dearest, come last."""
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "alert_files" in selected:
+        yield from _alert_files(raw_alert, skymap, api_record, listener_config.flat_map_nside)
+    if "moc" in selected:
+        yield from _moc(raw_alert, skymap, api_record)
+    if "contours" in selected:
+        yield from _contours(raw_alert, skymap, api_record)

@@ -240,12 +240,12 @@ def skymap_png(
         ax.set_xlim(sky_canvas.xlim)
         ax.set_ylim(sky_canvas.ylim)
         ax.set_title(
-            f"{title}   90%: {statistics.area_90:,.0f} deg²   50%: {statistics.area_50:,.0f} deg²", fontsize=10
+            f"{title}   90%: {statistics.area_90:,.0f} deg²   50%: {statistics.area_50:,.0f} deg²", fontsize=10, y=1.0
         )
         figure.figimage(sky_canvas.grid, zorder=3)  # the frame and grid over the map, as the sky axes draw them
         figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi)
+        figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     finally:
         plt.close(figure)
     return buffer.getvalue()
