@@ -102,9 +102,10 @@ def retried_asset(**asset_args: Any) -> Callable:
     return decorate
 
 
-def products_multi_asset(products: dict[str, tuple[str, str]], checks: list[AssetCheckSpec]) -> Callable:
-    """Stored products of a ``gw_alerts`` partition (``{asset: (kind, description)}``), written by the product IO
-    manager, each with its science check, made by one step that makes only those selected (``can_subset``).
+def products_multi_asset(products: dict[str, tuple[str, Callable]], checks: list[AssetCheckSpec]) -> Callable:
+    """Stored products of a ``gw_alerts`` partition (``{asset: (kind, the function making it, whose docstring
+    describes it)}``), written by the product IO manager, each with its science check, made by one step that makes
+    only those selected (``can_subset``).
 
     They run right after the record (``dagster/priority`` 1: the in-process executor runs the ready step of highest
     priority first), retried on transient failures and ended, not retried, when terminated, as ``retried_asset``.
@@ -114,9 +115,9 @@ def products_multi_asset(products: dict[str, tuple[str, str]], checks: list[Asse
         return multi_asset(
             outs={
                 name: AssetOut(
-                    io_manager_key="product_io_manager", kinds={kind}, description=description, is_required=False
+                    io_manager_key="product_io_manager", kinds={kind}, description=make.__doc__, is_required=False
                 )
-                for name, (kind, description) in products.items()
+                for name, (kind, make) in products.items()
             },
             partitions_def=gw_alert_partitions,
             group_name=LIGO_GROUP,

@@ -320,15 +320,7 @@ def _contours(
 
 
 @products_multi_asset(
-    {
-        "alert_files": (
-            "fits",
-            "The raw notice (``_alert.json``), the flat HEALPix map (``.fits.gz``) and the"
-            " multi-order map (``_moc.fits.gz``).",
-        ),
-        "moc": ("fits", "IVOA MOCs of the 50% and 90% credible regions (``-moc50.fits``, ``-moc90.fits``)."),
-        "contours": ("geojson", "GeoJSON contours of the 50% and 90% credible regions (``-contours-smooth.json``)."),
-    },
+    {"alert_files": ("fits", _alert_files), "moc": ("fits", _moc), "contours": ("geojson", _contours)},
     [FLAT_MAP_CHECK, MOC_CHECK, CONTOURS_CHECK],
 )
 def sky_map_products(
