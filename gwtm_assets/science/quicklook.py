@@ -239,12 +239,15 @@ def skymap_png(
                                   label=f"max ({statistics.ra:.1f}, {statistics.dec:+.1f}) deg"))  # fmt: skip
         ax.set_xlim(sky_canvas.xlim)
         ax.set_ylim(sky_canvas.ylim)
+        # y given: placed where the automatic placement puts it on these tickless axes, without that placement's
+        # measuring of every tick of the hidden axes at each draw
         ax.set_title(
             f"{title}   90%: {statistics.area_90:,.0f} deg²   50%: {statistics.area_50:,.0f} deg²", fontsize=10, y=1.0
         )
         figure.figimage(sky_canvas.grid, zorder=3)  # the frame and grid over the map, as the sky axes draw them
         figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
         buffer = io.BytesIO()
+        # zlib level 3 instead of Pillow's 6: a 1% larger PNG for ~10% less CPU per picture (129 -> 116 ms, by hand)
         figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     finally:
         plt.close(figure)
