@@ -6,7 +6,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
-from dagster import AssetMaterialization, DagsterInstance
+from dagster import AssetKey, AssetMaterialization, DagsterInstance
 from sqlalchemy import text
 
 from gwtm_assets.devtools.postgres import PostgresServer
@@ -122,13 +122,7 @@ def test_a_storage_given_its_own_pool_keeps_it(tmp_path, postgres, monkeypatch):
             assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "5s"
 
 
-def test_the_run_worker_pool_keeps_no_connection_from_its_warm_up(tmp_path, postgres, monkeypatch):
-    from gwtm_assets.runtime.run_workers import preload
-
-    home = instance_dir(tmp_path, postgres, monkeypatch)
-    monkeypatch.setenv("DAGSTER_HOME", home)
-    PROCESS_ENGINES.dispose()
-    assert preload([]) == ["the instance of DAGSTER_HOME"]
+def _other_sessions(postgres) -> int:
     env = postgres.env
     with psycopg2.connect(
         host=env["DAGSTER_PG_HOST"], port=int(env["DAGSTER_PG_PORT"]), user=env["DAGSTER_PG_USERNAME"],
@@ -137,4 +131,26 @@ def test_the_run_worker_pool_keeps_no_connection_from_its_warm_up(tmp_path, post
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        assert cursor.fetchone()[0] == 0
+        return cursor.fetchone()[0]
+
+
+def test_the_run_worker_pools_instance_keeps_no_connection_and_serves_a_forked_worker(tmp_path, postgres, monkeypatch):
+    from gwtm_assets.runtime.run_workers import open_kept_instance
+
+    home = instance_dir(tmp_path, postgres, monkeypatch)
+    monkeypatch.setenv("DAGSTER_HOME", home)
+    PROCESS_ENGINES.dispose()
+    before = _other_sessions(postgres)  # other tests' sessions may still be ending
+    instance = open_kept_instance()
+    assert instance is not None
+    assert _other_sessions(postgres) <= before
+    pid = os.fork()
+    if pid == 0:  # a worker: the inherited instance, on connections of its own
+        code = 1
+        try:
+            instance.report_runless_asset_event(AssetMaterialization("from_the_worker"))
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert instance.get_latest_materialization_event(AssetKey("from_the_worker")) is not None

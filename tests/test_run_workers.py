@@ -75,6 +75,8 @@ def test_runs_go_to_warm_workers_and_a_killed_workers_run_is_resumed_in_a_new_on
     # The worker exits with its run (a moment after the run's success is written, longer on a loaded machine).
     wait_for(lambda: not pool.alive(int(run.tags[WORKER_PID_TAG])), 30, "the worker exiting with its run")
     assert any("Run handed to warm worker" in m for m in engine_messages(daemon.instance, run.run_id))
+    # The worker ran on the pool's own instance (open_kept_instance), not one it made: the launcher named the same.
+    assert pool.ping()["runs_on_kept_instance"] >= 1
 
     # Killed while it posts its record (a worker dying while STARTING has no health check: start_timeout_seconds).
     slow = sample("S230518h-preliminary").read_bytes()

@@ -101,6 +101,12 @@ class ProcessPooledEngine:
     def _engine(self, engine: Engine) -> None:
         self._pooled_engine = None if isinstance(engine.pool, NullPool) else engine
 
+    def release_connections(self) -> None:
+        """Close the connections this process keeps (``run_workers.release_connections``); reopened when used."""
+        if self._pooled_engine is not None:
+            self._pooled_engine.dispose()
+        PROCESS_ENGINES.dispose()
+
 
 class KnownColumnsPostgresEventLogStorage(ProcessPooledEngine, KnownEventLogSchema, PostgresEventLogStorage):
     """``PostgresEventLogStorage`` on the process's kept connections, asking about each ``asset_keys`` column and each

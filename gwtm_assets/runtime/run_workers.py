@@ -8,7 +8,10 @@ the assets use), builds the repository, then serves launch requests. Each
 run still gets a process of its own, forked from the warm pool, and runs
 exactly as ``dagster api execute_run`` would (the same
 ``_execute_run_command_body``: run status, events, the run's executor), so
-a crash takes down one run, and the launcher's health check sees it.
+a crash takes down one run, and the launcher's health check sees it. The
+pool also keeps DAGSTER_HOME's instance, made once and holding no connection
+(``open_kept_instance``): a worker whose launch names that instance inherits
+it instead of making one.
 
 The pool listens on a Unix socket (single host; ``unix:@name`` is abstract) or TCP (compose, Kubernetes:
 next to the code server, from the same image). One JSON object per line::
@@ -17,7 +20,7 @@ next to the code server, from the same image). One JSON object per line::
     {"op": "resume", "run_id": ..., "instance_ref": ...} -> the same    (a run whose worker died, from its last step)
     {"op": "alive", "pid": 123, "started": 4567} -> {"alive": true}   (the same process: pid and start time)
     {"op": "interrupt", "pid": 123}  -> {"interrupted": true}    (SIGINT: Dagster cancels the run)
-    {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N}
+    {"op": "ping"}                   -> {"pid": <pool pid>, "preloaded": [...], "runs": N, "runs_on_kept_instance": M}
 
 A launch request names a run and a serialized instance reference, and the
 pool imports and builds what that names: whoever reaches the port can make it
@@ -46,10 +49,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..run_tags import PRODUCTS_STAGE, STAGE_TAG
 from ..settings import GWTMSettings
 from ..startup_heap import freeze_startup_heap
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 logger = logging.getLogger(__name__)
 
@@ -174,16 +181,20 @@ class RunWorkerPoolClient:
         return self.request({"op": "ping"})
 
 
-def run_in_worker(run_id: str, serialized_instance_ref: str, resume: bool = False) -> int:
+def run_in_worker(
+    run_id: str, serialized_instance_ref: str, resume: bool = False, instance: DagsterInstance | None = None
+) -> int:
     """Execute one run in this (forked) process as ``dagster api execute_run`` does, or with ``resume`` as
-    ``dagster api resume_run`` (run monitoring resuming a run whose worker died); the exit code."""
+    ``dagster api resume_run`` (run monitoring resuming a run whose worker died); the exit code. ``instance``: the
+    pool's own instance, when the launch names the same (``open_kept_instance``); else one made here."""
     from dagster import DagsterInstance
     from dagster._cli.api import _execute_run_command_body, _resume_run_command_body
     from dagster._core.instance.ref import InstanceRef
     from dagster._serdes import deserialize_value
 
-    instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
-    with DagsterInstance.from_ref(instance_ref) as instance:
+    if instance is None:
+        instance = DagsterInstance.from_ref(deserialize_value(serialized_instance_ref, InstanceRef))
+    with instance:
         # Dagster's PostgreSQL storage opens a connection per query (NullPool) and a run writes ~100 events: the
         # worker holds a pooled connection per storage for its life instead, as the webserver does (no-op on SQLite).
         # The production storage keeps its connections already, one pool for all three (runtime/postgres_storage.py).
@@ -211,24 +222,35 @@ def preload(modules: Iterable[str]) -> list[str]:
         if callable(getattr(module, "warm_up", None)):
             module.warm_up()
         loaded.append(name)
-    if os.environ.get("DAGSTER_HOME"):
-        from dagster import DagsterInstance
-
-        # Imports the instance's storage, launcher and coordinator classes; closed before any fork, so no
-        # connection is shared with a worker. Only a warm-up: workers open the instance the launcher names.
-        try:
-            with DagsterInstance.get():
-                loaded.append("the instance of DAGSTER_HOME")
-        except Exception as exc:  # noqa: BLE001 - e.g. an instance file for another deployment's variables
-            logger.warning("run-worker pool: DAGSTER_HOME's instance not opened for warm-up: %s", exc)
-        # The production storage keeps its connections for the process, past the instance (postgres_storage): the
-        # pool would hold them idle for its life. A worker never uses them in any case (it opens its own).
-        if kept := sys.modules.get("gwtm_assets.runtime.postgres_storage"):
-            kept.PROCESS_ENGINES.dispose()
-    # What is preloaded lives as long as the pool: kept out of the collector, so a worker's collections never
-    # walk (and so copy, page by page) the hundreds of MB it shares with the pool.
-    freeze_startup_heap()
     return loaded
+
+
+def open_kept_instance() -> DagsterInstance | None:
+    """DAGSTER_HOME's instance, made once in the pool for every worker whose launch names that instance: a worker then
+    inherits it instead of making its own (reading the instance's configuration, making its storages, their checks of
+    the database: ~60 ms of a run's CPU on PostgreSQL, ``benchmarks/bench_postgres_instances.py``).
+
+    Made before any fork and left holding no connection (``release_connections``): neither SQLite nor libpq allows a
+    connection carried across ``fork()``, and a worker opens its own (``process_engines``). The pool never uses it."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    from dagster import DagsterInstance
+
+    try:
+        instance = DagsterInstance.get()
+    except Exception as exc:  # noqa: BLE001 - e.g. an instance file for another deployment's variables
+        logger.warning("run-worker pool: DAGSTER_HOME's instance not opened; each worker opens its own: %s", exc)
+        return None
+    release_connections(instance)
+    return instance
+
+
+def release_connections(instance: DagsterInstance) -> None:
+    """Close every connection ``instance``'s storages keep open in this process; they open new ones when next used."""
+    for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+        release = getattr(storage, "release_connections", None)
+        if callable(release):
+            release()
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -248,9 +270,17 @@ class _Handler(socketserver.StreamRequestHandler):
 class RunWorkerPool:
     """The pool: a single-threaded server (forking from a threaded process is unsafe) that forks run workers."""
 
-    def __init__(self, address: str, preloaded: list[str], token: str = "") -> None:
+    def __init__(
+        self, address: str, preloaded: list[str], token: str = "", instance: DagsterInstance | None = None
+    ) -> None:
+        from dagster._serdes import serialize_value
+
         self.address = address
         self.preloaded = preloaded
+        self.kept_instance = instance
+        # the launcher names its instance as serialize_value(instance.get_ref()) (run_launcher.py)
+        self._kept_instance_ref = serialize_value(instance.get_ref()) if instance is not None else None
+        self.runs_on_kept_instance = 0
         self._token = token
         self.workers: dict[int, str] = {}
         self.exit_codes: dict[int, int] = {}
@@ -299,10 +329,14 @@ class RunWorkerPool:
             os.kill(pid, signal.SIGINT)
             return {"interrupted": True}
         if op == "ping":
-            return {"pid": os.getpid(), "preloaded": self.preloaded, "runs": self.runs, "workers": len(self.workers)}
+            return {
+                "pid": os.getpid(), "preloaded": self.preloaded, "runs": self.runs, "workers": len(self.workers),
+                "runs_on_kept_instance": self.runs_on_kept_instance,
+            }  # fmt: skip
         return {"error": f"unknown op {op!r}"}
 
     def fork_worker(self, run_id: str, serialized_instance_ref: str, resume: bool = False) -> int:
+        kept = self.kept_instance if serialized_instance_ref == self._kept_instance_ref else None
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -310,7 +344,7 @@ class RunWorkerPool:
                 self.server.socket.close()  # type: ignore[attr-defined]  # a TCPServer or UnixStreamServer
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                code = run_in_worker(run_id, serialized_instance_ref, resume)
+                code = run_in_worker(run_id, serialized_instance_ref, resume, kept)
             except BaseException:  # logged, then the worker exits: never back into the pool's loop
                 logger.exception("run worker for %s failed", run_id)
             finally:
@@ -319,6 +353,7 @@ class RunWorkerPool:
                 os._exit(code)
         self.workers[pid] = run_id
         self.runs += 1
+        self.runs_on_kept_instance += kept is not None
         logger.info("run %s: worker pid %d%s", run_id, pid, " (resumed)" if resume else "")
         return pid
 
@@ -368,7 +403,13 @@ def serve(address: str, modules: Iterable[str] = DEFAULT_PRELOAD, token: str = "
         )
     started = time.perf_counter()
     preloaded = preload(modules)
-    pool = RunWorkerPool(address, preloaded, token)
+    instance = open_kept_instance()
+    if instance is not None:
+        preloaded.append("the instance of DAGSTER_HOME")
+    # What is preloaded lives as long as the pool: kept out of the collector, so a worker's collections never
+    # walk (and so copy, page by page) the hundreds of MB it shares with the pool.
+    freeze_startup_heap()
+    pool = RunWorkerPool(address, preloaded, token, instance)
     logger.info(
         "run-worker pool on %s (pid %d): %s preloaded in %.1f s",
         address,

@@ -120,6 +120,11 @@ class ShardTemplateEventLogStorage(KnownEventLogSchema, SqliteEventLogStorage):
             self._engines.dispose()  # before Dagster deletes the files they have open
         super().wipe()
 
+    def release_connections(self) -> None:
+        """Close the connections this process keeps (``run_workers.release_connections``); reopened when used."""
+        with self._db_lock:
+            self._engines.dispose()
+
     def dispose(self) -> None:
         self._engines.dispose()
         super().dispose()
@@ -165,6 +170,10 @@ class KeptConnections:
     def connect(self) -> Iterator[Connection]:
         with pooled_connection(self._engines, self._conn_string) as connection:
             yield connection
+
+    def release_connections(self) -> None:
+        """Close the connections this process keeps (``run_workers.release_connections``); reopened when used."""
+        self._engines.dispose()
 
     def dispose(self) -> None:
         self._engines.dispose()
