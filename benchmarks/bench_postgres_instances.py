@@ -7,9 +7,10 @@ process of its own with its own ``gwtm_assets`` first on the path, on one Postgr
 
 - **a sensor tick**: a new instance, ``ligo_products_sensor``'s two queries (``records_waiting``,
   ``products_requests``), the instance closed, as the code server does every ~0.3-1 s while notices flow;
-- **a run worker's instance**: in a forked process, as the pool forks one, the instance made and set up as the
-  tree's ``run_in_worker`` does (inherited from the pool, made before the forks by ``open_kept_instance``, where the
-  tree has it), then what a run's first moments ask (its run, a few events stored, its events read).
+- **a run worker's instance**: in a forked process, as the tree's pool forks one (after its ``preload`` of
+  ``DEFAULT_PRELOAD``), what the tree's ``run_in_worker`` imports first and the instance it sets up (inherited from
+  the pool, made before the forks by ``open_kept_instance``, where the tree has it), then what a run's first moments
+  ask (its run, a few events stored, its events read).
 
 Printed: medians of the client's CPU (the process; for a worker, the forked child's ``wait4`` usage), the
 PostgreSQL server's CPU (its postmaster's own and reaped backends' time, and its live backends'), and the sessions
@@ -77,6 +78,7 @@ def a_worker_instance(home: str, kept: object = None) -> None:
     """In the forked worker: the instance as the tree's ``run_in_worker`` sets it up (the pool's own, ``kept``, where
     the tree's pool keeps one), and a run's first queries."""
     from dagster import AssetMaterialization, DagsterInstance
+    from dagster._cli.api import _execute_run_command_body  # noqa: F401  (what run_in_worker imports first)
 
     from gwtm_assets.runtime import run_workers
 
@@ -106,10 +108,11 @@ def child(home: str, postmaster: int, url: str, ticks: int) -> None:
         1e3 * (server_cpu_s(postmaster) - server) / ticks,
         (sessions(url) - opened - 1) / ticks,
     )
-    # as the tree's pool does before it forks a worker: its own instance of DAGSTER_HOME, if it keeps one
+    # as the tree's pool does before it forks a worker: its modules, and its own instance of DAGSTER_HOME if it keeps one
     from gwtm_assets.runtime import run_workers
 
     os.environ["DAGSTER_HOME"] = home
+    run_workers.preload(run_workers.DEFAULT_PRELOAD)
     kept = run_workers.open_kept_instance() if hasattr(run_workers, "open_kept_instance") else None
     server, opened = server_cpu_s(postmaster), sessions(url)
     for _ in range(ticks):

@@ -77,6 +77,10 @@ def test_runs_go_to_warm_workers_and_a_killed_workers_run_is_resumed_in_a_new_on
     assert any("Run handed to warm worker" in m for m in engine_messages(daemon.instance, run.run_id))
     # The worker ran on the pool's own instance (open_kept_instance), not one it made: the launcher named the same.
     assert pool.ping()["runs_on_kept_instance"] >= 1
+    # and imported nothing the pool could have imported once (its log names what a run imports after the fork)
+    late = [line for line in daemon.log_path.read_text(errors="replace").splitlines()
+            if run.run_id in line and "modules the pool had not" in line]  # fmt: skip
+    assert not late, late
 
     # Killed while it posts its record (a worker dying while STARTING has no health check: start_timeout_seconds).
     slow = sample("S230518h-preliminary").read_bytes()
