@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 ADDRESS_ENV = "RUN_WORKERS_ADDRESS"
 #: The code location, what its assets import lazily (each 0.2-2 s cold) and Dagster's run storage (0.5 s):
 #: imported once, shared by every fork. A module's ``warm_up()``, if it has one, is called after the import.
+#: Import only: nothing here may start a thread pool. A process that has called mocpy (Rayon's threads) forks
+#: children that hang in their first ``MOC.from_valued_healpix_cells``: tried, with a notice ingested before the forks.
 DEFAULT_PRELOAD = (
     "gwtm_assets.definitions",
     "dagster._core.storage.event_log",
