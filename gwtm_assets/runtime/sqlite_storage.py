@@ -116,8 +116,7 @@ class ShardTemplateEventLogStorage(KnownEventLogSchema, SqliteEventLogStorage):
                 yield connection
 
     def wipe(self) -> None:
-        with self._db_lock:
-            self._engines.dispose()  # before Dagster deletes the files they have open
+        self.release_connections()  # before Dagster deletes the files they have open
         super().wipe()
 
     def release_connections(self) -> None:
@@ -176,7 +175,7 @@ class KeptConnections:
         self._engines.dispose()
 
     def dispose(self) -> None:
-        self._engines.dispose()
+        self.release_connections()
         super().dispose()  # type: ignore[misc]
 
 
