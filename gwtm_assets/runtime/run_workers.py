@@ -78,9 +78,9 @@ DEFAULT_PRELOAD = (
     "shapely",
     "scipy.spatial",
     "gwtm_assets.science.quicklook",
-    # What a run imported after the fork all the same (the worker's log line below names any), ~25 ms of every run's
-    # CPU: Dagster's run body (its CLI package) and in-process executor, the compute-log manager, the notice schema,
-    # requests' netrc lookup.
+    # What a run imported after the fork all the same (the worker's log line below names any): Dagster's run body
+    # (its CLI package) and in-process executor, the compute-log manager, the notice schema, requests' netrc lookup.
+    # With the kept instance, a worker's set-up CPU 126 -> 62 ms (benchmarks/bench_postgres_instances.py).
     "dagster._cli.api",
     "dagster._core.execution.run_cancellation_thread",
     "dagster._core.execution.run_metrics_thread",
@@ -247,7 +247,7 @@ def preload(modules: Iterable[str]) -> list[str]:
 def open_kept_instance() -> DagsterInstance | None:
     """DAGSTER_HOME's instance, made once in the pool for every worker whose launch names that instance: a worker then
     inherits it instead of making its own (reading the instance's configuration, making its storages, their checks of
-    the database: ~60 ms of a run's CPU on PostgreSQL, ``benchmarks/bench_postgres_instances.py``).
+    the database: 69 -> 44 ms of a worker's set-up CPU on PostgreSQL, ``benchmarks/bench_postgres_instances.py``).
 
     Made before any fork and left holding no connection (``release_connections``): neither SQLite nor libpq allows a
     connection carried across ``fork()``, and a worker opens its own (``process_engines``). The pool never uses it."""

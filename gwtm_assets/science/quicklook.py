@@ -247,7 +247,7 @@ def skymap_png(
         figure.figimage(sky_canvas.grid, zorder=3)  # the frame and grid over the map, as the sky axes draw them
         figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
         buffer = io.BytesIO()
-        # zlib level 3 instead of Pillow's 6: a 1% larger PNG for ~10% less CPU per picture (129 -> 116 ms, by hand)
+        # zlib level 3 instead of Pillow's 6: a 1% larger PNG for ~10% less CPU per picture (benchmarks/RESULTS.md)
         figure.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
     finally:
         plt.close(figure)
