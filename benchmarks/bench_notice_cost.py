@@ -3,11 +3,11 @@
 Two measures, each of this checkout and, with ``--baseline REV``, of an earlier commit (a temporary git worktree)
 in the same run:
 
-1. **Warm CPU per notice.** One process imports everything and ingests a warm-up notice of another event (as a
-   warm run worker has), then each sample, each under a new mock event id: the process CPU time of the whole
-   ``materialize`` (every asset and check and Dagster's own work, on an in-memory instance of the production
-   instance class: what a SQLite instance adds is ``bench_event_log.py``'s) and the wall
-   time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
+1. **Warm CPU per notice.** One process imports everything, ingests a warm-up notice of another event and moves
+   what is alive to the collector's permanent generation (as a warm run worker has: the pool freezes its heap
+   before it forks, ``startup_heap.py``), then each sample, each under a new mock event id: the process CPU time
+   of the whole ``materialize`` (every asset and check and Dagster's own work, on an in-memory instance of the
+   production instance class: what a SQLite instance adds is ``bench_event_log.py``'s) and the wall time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
    API's answer, so wall ~ CPU).
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
    records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
@@ -80,6 +80,12 @@ def child(tree: Path, api_base: str, storage: Path) -> None:
     except (ImportError, AttributeError):  # a baseline from before it had one
         instance = DagsterInstance.ephemeral()
     ingest_notice(renamed((SAMPLES / f"{WARM_UP}.json").read_bytes(), 0), WARM_UP, instance, settings, resources, store)
+    try:  # what the run-worker pool does before it forks a worker: its heap is out of the collector's passes
+        from gwtm_assets.startup_heap import freeze_startup_heap
+
+        freeze_startup_heap()
+    except ImportError:  # a baseline from before it had one
+        pass
     # counted here, not with devtools.sql_activity: a baseline tree may be from before it
     sql = {"statements": 0, "connections": 0}
 
@@ -244,6 +250,14 @@ def report(results: list[dict]) -> None:
             products, checks = sum(r["warm"][i]["products_ms"].values()), sum(r["warm"][i]["checks_ms"].values())
             cells.append(f"{products:.0f} / {checks:.0f} / {100 * checks / products:.0f}%" if checks else "-")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n### Each product asset's compute_ms and each check's check_ms (ms, medians)\n")
+    print("| notice | tree | products | checks |")
+    print("|---|---|---|---|")
+    for i, name in enumerate(MEASURED):
+        for r in results:
+            products = ", ".join(f"{k} {v:.0f}" for k, v in r["warm"][i]["products_ms"].items())
+            checks = ", ".join(f"{k} {v:.0f}" for k, v in r["warm"][i]["checks_ms"].items())
+            print(f"| {name} | {r['label']} | {products or '-'} | {checks or '-'} |")
     for i, name in enumerate(MEASURED):
         print(f"\n### Steps of {name} (wall ms in the warm process)\n")
         steps = sorted({s for r in results for s in r["warm"][i]["steps_s"]})
