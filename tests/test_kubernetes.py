@@ -14,6 +14,7 @@ teardown leave nothing behind.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -67,6 +68,12 @@ def test_the_chart_runs_the_listeners_on_a_real_cluster(listeners, timings):
     runs = [r for e in events for r in listeners.runs_of(e)]
     assert runs and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
     assert {r.tags.get(WORKER_TAG) for r in runs} == {"warm"}, [r.tags for r in runs]
+    # ... forked with the pool's own instance: the daemon's launches name the instance the pool opened itself
+    [pool] = k8s.component_pods("run-workers")
+    said = k8s.kubectl("logs", pool["metadata"]["name"]).stdout
+    instance_of_run = dict(re.findall(r"run ([0-9a-f-]+): worker pid \d+[^,\n]*, on ([^\"\n]+)", said))
+    for run in runs:
+        assert instance_of_run.get(run.run_id) == "the pool's instance", (run.run_id, said[-3000:])
 
     # 2. A backfill through the webserver's GraphQL: a Kubernetes Job pod (K8sRunLauncher) that completes.
     partition = parse_ligo_notice(first[0]).partition_key

@@ -378,7 +378,13 @@ class RunWorkerPool:
         self.workers[pid] = run_id
         self.runs += 1
         self.runs_on_kept_instance += kept is not None
-        logger.info("run %s: worker pid %d%s", run_id, pid, " (resumed)" if resume else "")
+        if kept is not None:
+            instance = "the pool's instance"
+        elif self.kept_instance is not None:  # same DAGSTER_HOME and dagster.yaml everywhere, or each run pays this
+            instance = "an instance of its own: the launch names another than the pool's"
+        else:
+            instance = "an instance of its own"
+        logger.info("run %s: worker pid %d%s, on %s", run_id, pid, " (resumed)" if resume else "", instance)
         return pid
 
     def reap(self) -> None:
