@@ -7,8 +7,9 @@ in the same run:
    what is alive to the collector's permanent generation (as a warm run worker has: the pool freezes its heap
    before it forks, ``startup_heap.py``), then each sample, each under a new mock event id: the process CPU time
    of the whole ``materialize`` (every asset and check and Dagster's own work, on an in-memory instance of the
-   production instance class: what a SQLite instance adds is ``bench_event_log.py``'s) and the wall time of each step from the event log (steps run one after another in one thread, and wait on nothing but the
-   API's answer, so wall ~ CPU).
+   production instance class: what a SQLite instance adds is ``bench_event_log.py``'s) and the wall time of each
+   step from the event log (steps run one after another in one thread, and wait on nothing but the API's answer,
+   so wall ~ CPU).
    The in-asset checks' share of the products they check comes from the same run: the ``check_ms`` each check
    records against the ``compute_ms`` of the product assets (a baseline from before ``check_ms`` shows none).
    The SQL statements the instance's storages execute for the notice are counted too (SQLAlchemy's
